@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# dm-colo top-level Makefile.
+#
+#   make                    module + tools, against the newest installed kernel
+#   make KVER=6.1.0-56-amd64 / make KDIR=/path/to/kbuild-tree
+#   make KERNEL=deb61|deb612|debug   a test kernel (scripts/kernels)
+#   make check              install deps, build, static checks, unit tests and
+#                           the VM suite on every test kernel
+#   make check KERNELS=deb61 TESTS=<regex>   narrow it
+#   make clean
+
+TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+
+ifneq ($(KERNEL),)
+KDIR := $(shell $(TOP)/scripts/kernels info $(KERNEL) | sed -n 's/^KDIR=//p')
+ifeq ($(KDIR),)
+$(error kernel '$(KERNEL)' is not available: run scripts/kernels ensure $(KERNEL))
+endif
+endif
+
+# Default: the running kernel when its headers are installed, else the newest
+# installed Debian kernel that has a build tree.
+ifeq ($(KDIR)$(KVER),)
+KVER := $(shell if [ -d /lib/modules/$$(uname -r)/build ]; then uname -r; else \
+	  ls -d /lib/modules/*/build 2>/dev/null | cut -d/ -f4 | sort -V | tail -n 1; fi)
+endif
+KDIR ?= /lib/modules/$(KVER)/build
+KRELEASE = $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' $(KDIR)/include/generated/utsrelease.h 2>/dev/null)
+MODBUILD = $(TOP)/build/$(KRELEASE)
+
+MOD_SOURCES := $(wildcard $(TOP)/drivers/md/dm-colo*.[ch]) $(TOP)/drivers/md/Makefile
+
+.PHONY: all module tools check selftest-module clean demo
+
+all: module tools
+
+# Kbuild builds external modules in the source directory; copy the sources
+# to one directory per kernel so several kernels can be built side by side.
+module:
+	@test -f $(KDIR)/Makefile || { echo "no kernel build tree at '$(KDIR)' (install headers or set KDIR/KVER)" >&2; exit 1; }
+	@mkdir -p $(MODBUILD)/module
+	@cp -p $(MOD_SOURCES) $(MODBUILD)/module/
+	$(MAKE) -C $(KDIR) M=$(MODBUILD)/module CONFIG_DM_COLO=m modules
+
+# The runner self-test's module that provokes a kernel WARNING.
+selftest-module:
+	@mkdir -p $(MODBUILD)/selftest
+	@cp -p $(TOP)/tests/modules/*.c $(TOP)/tests/modules/Kbuild $(MODBUILD)/selftest/
+	$(MAKE) -C $(KDIR) M=$(MODBUILD)/selftest modules
+
+tools:
+	$(MAKE) -C $(TOP)/tools/dmcoloctl
+
+check:
+	$(TOP)/tests/check
+
+demo:
+	@echo "make demo: not yet: the two-node demo arrives with dmcoloctl (see README.md)" >&2
+	@exit 1
+
+clean:
+	rm -rf $(TOP)/build
+	$(MAKE) -C $(TOP)/tools/dmcoloctl clean

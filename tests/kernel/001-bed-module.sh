@@ -1,0 +1,17 @@
+#!/bin/bash
+# The test bed loads dm-colo; it unloads and loads again; its targets show in
+# `dmsetup targets` (every target the source registers).
+# timeout: 120
+. "$(dirname "$0")/../lib/ktap.sh"
+
+targets=$(sed -n 's/^[[:space:]]*\.name[[:space:]]*=[[:space:]]*"\(colo-[a-z]*\)".*/\1/p' \
+	"$DMCOLO_TOP"/drivers/md/dm-colo*.c | sort -u)
+
+ktap_plan $((3 + $(echo "$targets" | grep -c .)))
+ktap_check "loaded" grep -q '^dm_colo ' /proc/modules
+for t in $targets; do
+	ktap_check "target $t listed" bash -c "dmsetup targets | grep -q '^$t '"
+done
+ktap_check "unloads" rmmod dm_colo
+ktap_check "loads again" insmod "$DMCOLO_MODULE"
+ktap_finish

@@ -1,0 +1,26 @@
+#!/bin/bash
+# nbd-server and the kernel NBD client (nbd-client -t) over loopback inside
+# the VM round-trip a random pattern, byte for byte.
+# timeout: 180
+. "$(dirname "$0")/../lib/ktap.sh"
+. "$(dirname "$0")/../lib/blk.sh"
+. "$(dirname "$0")/../lib/nbd.sh"
+
+cleanup() {
+	nbd_disconnect /dev/nbd0
+	nbd_stop bed
+	rmmod nbd 2>/dev/null
+	brd_teardown
+	rm -f /tmp/bed-pat
+}
+trap cleanup EXIT
+
+ktap_plan 5
+brd_setup 1 32
+ktap_check "nbd-server exports /dev/ram0" nbd_serve bed /dev/ram0 127.0.0.1 10809
+ktap_check "nbd-client -t connects /dev/nbd0" nbd_connect bed 127.0.0.1 10809 /dev/nbd0
+random_file /tmp/bed-pat $((3 << 20))
+ktap_check "write 3 MiB through NBD" write_direct /dev/nbd0 $((5 << 20)) /tmp/bed-pat
+ktap_check "bytes on the exported ramdisk" same_bytes /dev/ram0 $((5 << 20)) /tmp/bed-pat
+ktap_check "read back through NBD" same_bytes /dev/nbd0 $((5 << 20)) /tmp/bed-pat
+ktap_finish
