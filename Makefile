@@ -31,7 +31,7 @@ MODBUILD = $(TOP)/build/$(KRELEASE)
 
 MOD_SOURCES := $(wildcard $(TOP)/drivers/md/dm-colo*.[ch]) $(TOP)/drivers/md/Makefile
 
-.PHONY: all module tools check selftest-module clean demo
+.PHONY: all module tools test-tools check selftest-module clean demo
 
 all: module tools
 
@@ -51,6 +51,11 @@ selftest-module:
 
 tools:
 	$(MAKE) -C $(TOP)/tools/dmcoloctl
+
+# Programs the VM tests run (build/tests/).
+test-tools: tools
+	@mkdir -p $(TOP)/build/tests
+	$(MAKE) -C $(TOP)/tests/tools OUT=$(TOP)/build/tests
 
 check:
 	$(TOP)/tests/check
