@@ -15,8 +15,8 @@
 
 #define DM_MSG_PREFIX "colo"
 
-#define COLO_SLOT_COMMITTED	(1U << 0)
-#define COLO_SLOT_MERGED	(1U << 1)
+#define COLO_SLOT_COMMITTED	BIT(0)
+#define COLO_SLOT_MERGED	BIT(1)
 
 /* One per slot of the buffer device: 16 bytes. */
 struct colo_slot {

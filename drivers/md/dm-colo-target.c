@@ -36,7 +36,7 @@
 #define DM_MSG_PREFIX "colo"
 
 #define COLO_MIN_CHUNK_SECTORS	8
-#define COLO_MAX_CHUNK_SECTORS	(1U << 16)
+#define COLO_MAX_CHUNK_SECTORS	BIT(16)
 #define COLO_MIN_PENDING	64
 #define COLO_MERGE_JOBS		16
 #define PENDING_HASH_BITS	8
@@ -100,11 +100,11 @@ struct colo_io {
 	unsigned int flags;
 };
 
-#define COLO_IO_INGRESS		(1U << 0)	/* came through colo-ingress */
-#define COLO_IO_TRACKED		(1U << 1)	/* routed by the index, in flight */
-#define COLO_IO_DISK_READ	(1U << 2)	/* a tracked secondary read of the disk */
-#define COLO_IO_COUNTED		(1U << 3)	/* an ingress bio in flight to the disk */
-#define COLO_IO_TO_BUFFER	(1U << 4)	/* remapped to the buffer device */
+#define COLO_IO_INGRESS		BIT(0)	/* came through colo-ingress */
+#define COLO_IO_TRACKED		BIT(1)	/* routed by the index, in flight */
+#define COLO_IO_DISK_READ	BIT(2)	/* a tracked secondary read of the disk */
+#define COLO_IO_COUNTED		BIT(3)	/* an ingress bio in flight to the disk */
+#define COLO_IO_TO_BUFFER	BIT(4)	/* remapped to the buffer device */
 
 /* One per secondary disk. */
 struct colo_disk {
@@ -177,9 +177,7 @@ static LIST_HEAD(colo_disks);
 static DEFINE_MUTEX(colo_disks_lock);	/* protects colo_disks, nr_secondary */
 static struct kmem_cache *colo_pending_cache;
 
-/*----------------------------------------------------------------
- * Helpers; the ones named *_locked need colo->lock.
- *--------------------------------------------------------------*/
+/* Helpers; the ones named *_locked need colo->lock. */
 static u64 bio_chunk(struct colo_disk *colo, struct bio *bio)
 {
 	return bio->bi_iter.bi_sector >> colo->chunk_shift;
@@ -303,9 +301,7 @@ static void colo_raise_event(struct colo_disk *colo)
 	mutex_unlock(&colo->ti_lock);
 }
 
-/*----------------------------------------------------------------
- * Routing: decide, under colo->lock, where a bio goes.
- *--------------------------------------------------------------*/
+/* Routing: decide, under colo->lock, where a bio goes. */
 enum colo_action {
 	ACT_DISK,		/* remap to the disk */
 	ACT_BUFFER,		/* remap to route.slot */
@@ -597,9 +593,7 @@ static void copy_in_done(int read_err, unsigned long write_err, void *context)
 	inflight_put(colo);
 }
 
-/*----------------------------------------------------------------
- * Failover merge: every committed slot is copied back to its chunk.
- *--------------------------------------------------------------*/
+/* Failover merge: every committed slot is copied back to its chunk. */
 static void copy_out_done(int read_err, unsigned long write_err, void *context)
 {
 	struct colo_pending *pe = context;
@@ -655,7 +649,8 @@ static bool merge_step(struct colo_disk *colo)
 				break;
 			}
 			/* Failed chunks wait for another failover message. */
-			if (colo->merge_done + colo->merge_failed >= colo_buffer_count(colo->buffer))
+			if (colo->merge_done + colo->merge_failed >=
+			    colo_buffer_count(colo->buffer))
 				break;
 			/*
 			 * Slots committed behind the cursor, or skipped while
@@ -675,7 +670,8 @@ static bool merge_step(struct colo_disk *colo)
 			spin_unlock_irq(&colo->lock);
 			continue;
 		}
-		if (pending_lookup_locked(colo, chunk) || chunk_tracked_locked(colo, chunk, false)) {
+		if (pending_lookup_locked(colo, chunk) ||
+		    chunk_tracked_locked(colo, chunk, false)) {
 			colo->merge_skipped = true;
 			spin_unlock_irq(&colo->lock);
 			continue;
@@ -704,9 +700,7 @@ static void colo_worker(struct work_struct *work)
 	}
 }
 
-/*----------------------------------------------------------------
- * Quiescing: hold new I/O back while in-flight I/O drains.
- *--------------------------------------------------------------*/
+/* Quiescing: hold new I/O back while in-flight I/O drains. */
 static void quiesce_begin(struct colo_disk *colo)
 {
 	spin_lock_irq(&colo->lock);
@@ -725,9 +719,7 @@ static void quiesce_end(struct colo_disk *colo)
 	wake_worker(colo);
 }
 
-/*----------------------------------------------------------------
- * The disk registry.
- *--------------------------------------------------------------*/
+/* The disk registry. */
 static struct colo_disk *colo_lookup(dev_t disk_dev)
 {
 	struct colo_disk *colo;
@@ -833,9 +825,7 @@ static void colo_detach(struct colo_disk *colo)
 	colo->buffer = NULL;
 }
 
-/*----------------------------------------------------------------
- * colo-secondary
- *--------------------------------------------------------------*/
+/* colo-secondary */
 static int parse_chunk_sectors(struct dm_target *ti, const char *arg,
 			       struct block_device *disk, struct block_device *buf,
 			       unsigned int *chunk_sectors)
@@ -886,7 +876,7 @@ static int secondary_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	int r;
 
 	if (argc < 3) {
-		ti->error = "Usage: <disk_dev> <buffer_dev> <chunk_sectors> [<#opt_args> <opt_args>...]";
+		ti->error = "Usage: <disk_dev> <buffer_dev> <chunk_sectors> [<#opt_args> ...]";
 		return -EINVAL;
 	}
 	cs = kzalloc(sizeof(*cs), GFP_KERNEL);
@@ -1187,7 +1177,8 @@ static int secondary_message(struct dm_target *ti, unsigned int argc, char **arg
 	state = READ_ONCE(colo->state);
 	if (!strcasecmp(argv[0], "start")) {
 		if (state != COLO_IDLE) {
-			DMERR("%pg: start: state is %s, not idle", colo->disk, colo_state_names[state]);
+			DMERR("%pg: start: state is %s, not idle",
+			      colo->disk, colo_state_names[state]);
 			r = -EINVAL;
 			goto out;
 		}
@@ -1292,9 +1283,7 @@ static struct target_type colo_secondary_target = {
 	.io_hints = secondary_io_hints,
 };
 
-/*----------------------------------------------------------------
- * colo-ingress
- *--------------------------------------------------------------*/
+/* colo-ingress */
 static int ingress_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
 	struct colo_ingress *ci;
@@ -1430,9 +1419,7 @@ static struct target_type colo_ingress_target = {
 	.iterate_devices = ingress_iterate_devices,
 };
 
-/*----------------------------------------------------------------
- * Module
- *--------------------------------------------------------------*/
+/* Module */
 static int __init dm_colo_init(void)
 {
 	int r;
