@@ -632,6 +632,8 @@ static bool merge_step(struct colo_disk *colo)
 	u64 chunk;
 	u32 slot;
 
+	if (READ_ONCE(colo->state) != COLO_MERGING)
+		return false;
 	for (;;) {
 		if (!pe)
 			pe = mempool_alloc(&colo->pending_pool, GFP_NOIO);
@@ -701,12 +703,22 @@ static void colo_worker(struct work_struct *work)
 }
 
 /* Quiescing: hold new I/O back while in-flight I/O drains. */
-static void quiesce_begin(struct colo_disk *colo)
+static void quiesce_end(struct colo_disk *colo);
+
+/*
+ * Context: message, may sleep. -EINTR (and nothing held back) when the
+ * caller is killed while a device does not complete its I/O.
+ */
+static int quiesce_begin(struct colo_disk *colo)
 {
 	spin_lock_irq(&colo->lock);
 	colo->quiescing = true;
 	spin_unlock_irq(&colo->lock);
-	wait_event(colo->inflight_wait, !atomic_read(&colo->nr_inflight));
+	if (wait_event_killable(colo->inflight_wait, !atomic_read(&colo->nr_inflight))) {
+		quiesce_end(colo);
+		return -EINTR;
+	}
+	return 0;
 }
 
 static void quiesce_end(struct colo_disk *colo)
@@ -1036,10 +1048,14 @@ static int secondary_map(struct dm_target *ti, struct bio *bio)
 		return DM_MAPIO_REMAPPED;
 	}
 	bio_to_disk_coordinates(ti, colo, bio);
-	if (bio_op(bio) == REQ_OP_DISCARD && READ_ONCE(colo->state) == COLO_STANDALONE &&
-	    !bdev_max_discard_sectors(colo->disk)) {
-		bio_endio(bio);
-		return DM_MAPIO_SUBMITTED;
+	/* Standalone is final: dm-linear without the lock. */
+	if (READ_ONCE(colo->state) == COLO_STANDALONE) {
+		if (bio_op(bio) == REQ_OP_DISCARD && !bdev_max_discard_sectors(colo->disk)) {
+			bio_endio(bio);
+			return DM_MAPIO_SUBMITTED;
+		}
+		remap_to_disk(colo, bio);
+		return DM_MAPIO_REMAPPED;
 	}
 	return colo_dispatch(colo, bio);
 }
@@ -1183,7 +1199,9 @@ static int secondary_message(struct dm_target *ti, unsigned int argc, char **arg
 			goto out;
 		}
 		/* Writes passed through while idle land before the epoch starts. */
-		quiesce_begin(colo);
+		r = quiesce_begin(colo);
+		if (r)
+			goto out;
 		spin_lock_irq(&colo->lock);
 		colo_buffer_drop(colo->buffer);
 		colo->state = COLO_RUNNING;
@@ -1200,7 +1218,9 @@ static int secondary_message(struct dm_target *ti, unsigned int argc, char **arg
 			r = -EINVAL;
 			goto out;
 		}
-		quiesce_begin(colo);
+		r = quiesce_begin(colo);
+		if (r)
+			goto out;
 		spin_lock_irq(&colo->lock);
 		colo_buffer_drop(colo->buffer);
 		if (stop)

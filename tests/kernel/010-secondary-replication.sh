@@ -51,15 +51,17 @@ fresh
 dmsetup message rep 0 start
 write_direct $IN $HALF /tmp/rep-22
 write_direct $S 0 /tmp/rep-33
+# `dmsetup wait` must wake for the merge's end (an event after the message's).
+events=$(dmsetup info -c --noheadings -o events rep)
 ktap_check "failover" dmsetup message rep 0 failover
 wait_standalone() {
-	for _ in $(seq 100); do
-		[ "$(colo_status rep 1)" = standalone ] && return 0
-		sleep 0.1
+	local e=$((events + 1))
+	while [ "$(colo_status rep 1)" != standalone ]; do
+		timeout 30 dmsetup wait rep $e > /dev/null || { dmsetup status rep; return 1; }
+		e=$((e + 1))
 	done
-	dmsetup status rep; return 1
 }
-ktap_check "merge ends in standalone" wait_standalone
+ktap_check "dmsetup wait wakes until the merge ends in standalone" wait_standalone
 ktap_check "disk holds 0x33 in the first half" same_bytes /dev/ram0 0 /tmp/rep-33
 ktap_check "disk holds 0x11 in the second half (primary write rolled back)" same_bytes /dev/ram0 $HALF /tmp/rep-11
 ktap_check "after failover start and checkpoint are refused" \

@@ -27,7 +27,7 @@ stress() {
 	"$STRESS" --disk /dev/ram0 --secondary $S --size $SIZE --ops "$OPS" "$@"
 }
 
-ktap_plan 8
+ktap_plan 9
 ktap_check "epoch 1: 2 primary + 2 secondary writers + 2 readers, disk and view exact" \
 	stress --ingress $IN --initial /tmp/cc-initial --seed 1 \
 		--out-disk /tmp/cc-disk1 --out-view /tmp/cc-view1
@@ -43,6 +43,7 @@ stress --no-ingress --initial /tmp/cc-disk1 --view-model /tmp/cc-view2 --seed 3 
 load=$!
 sleep 0.3
 ktap_check "failover under secondary load" dmsetup message cc 0 failover
+ktap_check "the load was still running after the failover message" kill -0 $load
 wait $load
 rc=$?
 if [ $rc -eq 0 ]; then ktap_ok "secondary reads and writes exact during the merge"
