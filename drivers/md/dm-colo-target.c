@@ -90,6 +90,7 @@ struct colo_pending {
 	bool merge;		/* copy-out at failover, else a fill */
 	bool ingress;		/* a primary write is waiting for the fill */
 	struct bio_list waiters;
+	struct list_head drain;	/* merge waiting for in-flight I/O to end */
 };
 
 /* Per-bio data of both targets. */
@@ -133,6 +134,7 @@ struct colo_disk {
 	bool quiescing;			/* a message waits for in-flight I/O */
 	bool merge_paused;		/* suspended */
 	bool merge_skipped;		/* a pass left a busy chunk for later */
+	struct list_head merge_draining;	/* merges held back by in-flight I/O */
 	u64 epoch;
 	struct colo_buffer *buffer;
 	struct hlist_head pending[1 << PENDING_HASH_BITS];
@@ -620,9 +622,33 @@ static void copy_out_done(int read_err, unsigned long write_err, void *context)
 }
 
 /*
- * Start merge copies until COLO_MERGE_JOBS are in flight. A chunk that is
- * busy (pending, or secondary I/O in flight to its slot) is left for the
- * next pass; the end of that I/O wakes the worker again.
+ * Start the copies of merges that were waiting for secondary I/O on their
+ * chunk to end. They run even while suspended: their pending chunk holds
+ * bios back, and suspend waits for those.
+ */
+static void merge_start_drained(struct colo_disk *colo)
+{
+	struct colo_pending *pe, *tmp;
+	LIST_HEAD(ready);
+
+	spin_lock_irq(&colo->lock);
+	list_for_each_entry_safe(pe, tmp, &colo->merge_draining, drain)
+		if (!chunk_tracked_locked(colo, pe->chunk, false))
+			list_move_tail(&pe->drain, &ready);
+	spin_unlock_irq(&colo->lock);
+
+	list_for_each_entry_safe(pe, tmp, &ready, drain) {
+		list_del_init(&pe->drain);
+		colo_buffer_copy_out(colo->buffer, pe->chunk, pe->slot, copy_out_done, pe);
+	}
+}
+
+/*
+ * Start merge copies until COLO_MERGE_JOBS are in flight. A chunk with
+ * secondary I/O in flight to its slot gets its pending at once, so no new
+ * I/O can keep it busy for ever, and its copy starts when that I/O has
+ * ended (merge_start_drained). A chunk still being filled is left for the
+ * next pass. The end of either wakes the worker again.
  * Context: worker. Returns true when the merge has just completed.
  */
 static bool merge_step(struct colo_disk *colo)
@@ -634,6 +660,7 @@ static bool merge_step(struct colo_disk *colo)
 
 	if (READ_ONCE(colo->state) != COLO_MERGING)
 		return false;
+	merge_start_drained(colo);
 	for (;;) {
 		if (!pe)
 			pe = mempool_alloc(&colo->pending_pool, GFP_NOIO);
@@ -672,16 +699,20 @@ static bool merge_step(struct colo_disk *colo)
 			spin_unlock_irq(&colo->lock);
 			continue;
 		}
-		if (pending_lookup_locked(colo, chunk) ||
-		    chunk_tracked_locked(colo, chunk, false)) {
+		if (pending_lookup_locked(colo, chunk)) {
 			colo->merge_skipped = true;
 			spin_unlock_irq(&colo->lock);
 			continue;
 		}
 		pending_add_locked(colo, pe, chunk, slot, true);
 		colo->merge_inflight++;
-		spin_unlock_irq(&colo->lock);
-		colo_buffer_copy_out(colo->buffer, chunk, slot, copy_out_done, pe);
+		if (chunk_tracked_locked(colo, chunk, false)) {
+			list_add_tail(&pe->drain, &colo->merge_draining);
+			spin_unlock_irq(&colo->lock);
+		} else {
+			spin_unlock_irq(&colo->lock);
+			colo_buffer_copy_out(colo->buffer, chunk, slot, copy_out_done, pe);
+		}
 		pe = NULL;
 	}
 	spin_unlock_irq(&colo->lock);
@@ -775,6 +806,7 @@ static struct colo_disk *colo_create(struct dm_target *ti, struct block_device *
 	colo->state = COLO_IDLE;
 	bio_list_init(&colo->deferred);
 	bio_list_init(&colo->blocked);
+	INIT_LIST_HEAD(&colo->merge_draining);
 	atomic_set(&colo->nr_inflight, 0);
 	atomic_set(&colo->nr_ingress, 0);
 	init_waitqueue_head(&colo->inflight_wait);

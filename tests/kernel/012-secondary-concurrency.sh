@@ -38,7 +38,7 @@ ktap_check "epoch 2: same load, disk and view exact" \
 		--out-disk /tmp/cc-disk2 --out-view /tmp/cc-view2
 
 # Failover while the secondary keeps writing and reading.
-stress --no-ingress --initial /tmp/cc-disk1 --view-model /tmp/cc-view2 --seed 3 \
+stress --no-ingress --hot $((256 << 10)) --initial /tmp/cc-disk1 --view-model /tmp/cc-view2 --seed 3 \
 	--ops $((OPS * 4)) --out-disk /tmp/cc-unused --out-view /tmp/cc-view3 > /tmp/cc-load.log 2>&1 &
 load=$!
 sleep 0.3

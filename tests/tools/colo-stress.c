@@ -20,6 +20,7 @@
  *
  * --no-ingress: secondary writers and readers only (during a failover
  * merge, when the ingress is fenced).
+ * --hot BYTES: all I/O in the first BYTES of the region (a few hot chunks).
  *
  * Exit: 0 all exact, 1 a mismatch or I/O error, 2 bad usage.
  */
@@ -41,7 +42,7 @@
 
 static const char *disk_path, *view_path, *ingress_path, *initial_path;
 static const char *out_disk_path, *out_view_path;
-static size_t region;
+static size_t region, hot;
 static unsigned long ops = 2000, seed = 1;
 static int no_ingress;
 
@@ -103,7 +104,7 @@ static int write_file(const char *path, const unsigned char *buf, size_t len)
 static int writer(int w, unsigned char *model)
 {
 	const char *path = w < 2 ? ingress_path : view_path;
-	size_t nblocks = region / BLOCK, owned = nblocks / WRITERS;
+	size_t nblocks = (hot ? hot : region) / BLOCK, owned = nblocks / WRITERS;
 	unsigned char *buf = aligned(BLOCK);
 	uint64_t s = seed * 1000003 + w + 1;
 	int fd = open_direct(path, O_WRONLY);
@@ -127,7 +128,7 @@ static int writer(int w, unsigned char *model)
 /* Reader: the primary writers' blocks, seen through the secondary. */
 static int reader(int r, const unsigned char *initial)
 {
-	size_t nblocks = region / BLOCK, owned = nblocks / WRITERS;
+	size_t nblocks = (hot ? hot : region) / BLOCK, owned = nblocks / WRITERS;
 	unsigned char *buf = aligned(BLOCK);
 	uint64_t s = seed * 7919 + r + 100;
 	int fd = open_direct(view_path, O_RDONLY);
@@ -176,7 +177,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: colo-stress --disk DEV --secondary DEV [--ingress DEV | --no-ingress]\n"
 		"                   --initial FILE --size BYTES --out-disk FILE --out-view FILE\n"
-		"                   [--view-model FILE] [--ops N] [--seed N]\n");
+		"                   [--view-model FILE] [--hot BYTES] [--ops N] [--seed N]\n");
 	exit(2);
 }
 
@@ -213,6 +214,8 @@ int main(int argc, char **argv)
 			out_view_path = v;
 		else if (!strcmp(a, "--size"))
 			region = strtoull(v, NULL, 0);
+		else if (!strcmp(a, "--hot"))
+			hot = strtoull(v, NULL, 0);
 		else if (!strcmp(a, "--ops"))
 			ops = strtoul(v, NULL, 0);
 		else if (!strcmp(a, "--seed"))
@@ -221,7 +224,8 @@ int main(int argc, char **argv)
 			usage();
 	}
 	if (!disk_path || !view_path || (!ingress_path && !no_ingress) || !initial_path ||
-	    !out_disk_path || !out_view_path || !region || region % (BLOCK * WRITERS))
+	    !out_disk_path || !out_view_path || !region || region % (BLOCK * WRITERS) ||
+	    hot % (BLOCK * WRITERS) || hot > region)
 		usage();
 
 	initial = malloc(region);
