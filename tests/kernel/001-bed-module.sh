@@ -7,11 +7,19 @@
 targets=$(sed -n 's/^[[:space:]]*\.name[[:space:]]*=[[:space:]]*"\(colo-[a-z]*\)".*/\1/p' \
 	"$DMCOLO_TOP"/drivers/md/dm-colo*.c | sort -u)
 
-ktap_plan $((3 + $(echo "$targets" | grep -c .)))
+ktap_plan $((4 + $(echo "$targets" | grep -c .)))
 ktap_check "loaded" grep -q '^dm_colo ' /proc/modules
 for t in $targets; do
 	ktap_check "target $t listed" bash -c "dmsetup targets | grep -q '^$t '"
 done
+# dmcoloctl reads the same versions through libdevmapper.
+tool_versions() {
+	local want got
+	want=$(dmsetup targets | awk '$1 ~ /^colo-/ { print "target " $1 " " $2 }' | sort)
+	got=$("$DMCOLO_TOP/tools/dmcoloctl/dmcoloctl" version | grep '^target ' | sort)
+	[ -n "$want" ] && [ "$got" = "$want" ] || { echo "want: $want"; echo "got: $got"; return 1; }
+}
+ktap_check "dmcoloctl version lists the loaded targets" tool_versions
 ktap_check "unloads" rmmod dm_colo
 ktap_check "loads again" insmod "$DMCOLO_MODULE"
 ktap_finish
