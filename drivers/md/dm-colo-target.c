@@ -87,7 +87,6 @@ struct colo_pending {
 	struct colo_disk *colo;
 	u64 chunk;
 	u32 slot;
-	bool merge;		/* copy-out at failover, else a fill */
 	bool ingress;		/* a primary write is waiting for the fill */
 	struct bio_list waiters;
 	struct list_head drain;	/* merge waiting for in-flight I/O to end */
@@ -226,12 +225,11 @@ static struct colo_pending *pending_lookup_locked(struct colo_disk *colo, u64 ch
 }
 
 static void pending_add_locked(struct colo_disk *colo, struct colo_pending *pe,
-			       u64 chunk, u32 slot, bool merge)
+			       u64 chunk, u32 slot)
 {
 	pe->colo = colo;
 	pe->chunk = chunk;
 	pe->slot = slot;
-	pe->merge = merge;
 	pe->ingress = false;
 	bio_list_init(&pe->waiters);
 	hlist_add_head(&pe->node, &colo->pending[hash_64(chunk, PENDING_HASH_BITS)]);
@@ -341,7 +339,7 @@ static enum colo_action reserve_fill_locked(struct colo_disk *colo, u64 chunk,
 	}
 	r->copy = *prealloc;
 	*prealloc = NULL;
-	pending_add_locked(colo, r->copy, chunk, r->slot, false);
+	pending_add_locked(colo, r->copy, chunk, r->slot);
 	return ACT_COPY;
 }
 
@@ -704,7 +702,7 @@ static bool merge_step(struct colo_disk *colo)
 			spin_unlock_irq(&colo->lock);
 			continue;
 		}
-		pending_add_locked(colo, pe, chunk, slot, true);
+		pending_add_locked(colo, pe, chunk, slot);
 		colo->merge_inflight++;
 		if (chunk_tracked_locked(colo, chunk, false)) {
 			list_add_tail(&pe->drain, &colo->merge_draining);
