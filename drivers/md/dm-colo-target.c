@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * dm-colo: COLO block replication, the secondary node's targets.
+ * dm-colo: COLO block replication, the secondary node's targets, and the
+ * module init for all three (colo-primary lives in dm-colo-primary.c).
  *
  *   colo-secondary <disk_dev> <buffer_dev> <chunk_sectors> [<#opt_args> <opt_args>...]
  *   colo-ingress   <disk_dev>
@@ -32,6 +33,7 @@
 #include <linux/workqueue.h>
 
 #include "dm-colo-buffer.h"
+#include "dm-colo-primary.h"
 
 #define DM_MSG_PREFIX "colo"
 
@@ -1483,8 +1485,13 @@ static int __init dm_colo_init(void)
 	r = dm_register_target(&colo_ingress_target);
 	if (r)
 		goto bad_ingress;
+	r = colo_primary_register();
+	if (r)
+		goto bad_primary;
 	return 0;
 
+bad_primary:
+	dm_unregister_target(&colo_ingress_target);
 bad_ingress:
 	dm_unregister_target(&colo_secondary_target);
 bad_secondary:
@@ -1494,6 +1501,7 @@ bad_secondary:
 
 static void __exit dm_colo_exit(void)
 {
+	colo_primary_unregister();
 	dm_unregister_target(&colo_ingress_target);
 	dm_unregister_target(&colo_secondary_target);
 	kmem_cache_destroy(colo_pending_cache);
