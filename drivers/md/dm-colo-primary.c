@@ -967,7 +967,7 @@ static int primary_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto bad;
 	/* Then a flush is a no-op: measured with nbd-server "flush = false". */
 	if (!bdev_write_cache(pt->remote->bdev))
-		DMWARN("%pg reports no write cache: checkpoint cannot flush it, the NBD server must write through",
+		DMWARN("%pg has no write cache: the NBD server must write through",
 		       pt->remote->bdev);
 	r = dm_set_target_max_io_len(ti, min_t(unsigned int, pt->region_sectors,
 					       PRIMARY_MAX_IO_SECTORS));
