@@ -26,7 +26,7 @@ random_file() { head -c "$2" /dev/urandom > "$1"; }
 # size of FILE are multiples of 512. Up to 1 MiB per request.
 write_direct() {
 	dd if="$3" of="$1" bs=1M seek="$2" oflag=direct,seek_bytes \
-		conv=notrunc,fsync status=none
+		conv=notrunc,nocreat,fsync status=none
 }
 
 # read_direct DEV OFFSET BYTES > FILE

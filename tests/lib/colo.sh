@@ -21,3 +21,257 @@ secondary_teardown() { dm_remove "$1-in" "$1"; }
 
 # must_fail CMD...: succeeds when CMD fails.
 must_fail() { ! "$@" > /dev/null 2>&1; }
+
+# dm_events NAME: the device's event counter (`dmsetup wait NAME N` returns
+# once it exceeds N).
+dm_events() { dmsetup info -c --noheadings -o events "$1" | tr -d ' '; }
+
+# colo_event_after NAME N SECONDS: an event beyond N is raised within
+# SECONDS (the counter moved past N).
+colo_event_after() {
+	timeout "$3" dmsetup wait "$1" "$2" > /dev/null 2>&1
+	[ "$(dm_events "$1")" -gt "$2" ] ||
+		{ echo "$1: no event after $2 within $3 s (events $(dm_events "$1"))" >&2; return 1; }
+}
+
+# colo_wait_state NAME STATE SECONDS: wait until field 1 of NAME's status is
+# STATE. Sleeps in `dmsetup wait` (woken by the target's events), at most a
+# second at a time, so a missing event delays it but cannot hang it.
+colo_wait_state() {
+	local name=$1 want=$2 end=$((SECONDS + $3)) ev
+	while :; do
+		dmsetup info "$name" > /dev/null 2>&1 || { echo "$name: no such device" >&2; return 1; }
+		ev=$(dm_events "$name")
+		[ "$(colo_status "$name" 1)" = "$want" ] && return 0
+		if [ $SECONDS -ge $end ]; then
+			echo "$name: not $want after $3 s: $(dmsetup status "$name")" >&2
+			return 1
+		fi
+		timeout 1 dmsetup wait "$name" "$ev" > /dev/null 2>&1
+	done
+}
+
+# pwrite_direct DEV OFFSET FILE: FILE at byte OFFSET with O_DIRECT and no
+# flush afterwards (write_direct ends with fsync, a flush the target may
+# treat differently): the write alone. DEV must exist: it is never created
+# (nocreat), see write_direct_dev.
+pwrite_direct() {
+	dd if="$3" of="$1" bs=1M seek="$2" oflag=direct,seek_bytes conv=notrunc,nocreat status=none
+}
+
+# write_direct_dev DEV OFFSET FILE: write_direct (O_DIRECT, then fsync) to a
+# device that must exist. Without udev, libdevmapper makes /dev/mapper
+# nodes itself: a write to a device whose creation failed would create a
+# regular file there, which a later `dmsetup create` of the name keeps,
+# and every later test of the VM would write to that file.
+write_direct_dev() {
+	dd if="$3" of="$1" bs=1M seek="$2" oflag=direct,seek_bytes \
+		conv=notrunc,nocreat,fsync status=none
+}
+
+# dm_node_clean NAME...: remove /dev/mapper/NAME when it is not a block
+# device (a leftover regular file, see write_direct_dev).
+dm_node_clean() {
+	local n
+	for n in "$@"; do
+		[ ! -e "/dev/mapper/$n" ] || [ -b "/dev/mapper/$n" ] || rm -f "/dev/mapper/$n"
+	done
+	return 0
+}
+
+# write_ms DEV OFFSET FILE: pwrite_direct, prints how long it took in ms;
+# fails when the write fails or takes more than 120 s.
+write_ms() {
+	local t0 rc
+	t0=$(date +%s%N)
+	timeout 120 dd if="$3" of="$1" bs=1M seek="$2" oflag=direct,seek_bytes \
+		conv=notrunc,nocreat status=none
+	rc=$?
+	echo $((($(date +%s%N) - t0) / 1000000))
+	return $rc
+}
+
+# ---------------------------------------------------------------------------
+# Two nodes in one VM (needs blk.sh and nbd.sh): network namespaces col-pri
+# and col-sec joined by veth-pri/veth-sec, IPv6 link-local fe80::1 and
+# fe80::2. Only the NBD connection crosses the link; block devices and
+# device-mapper are global, so the two sides' devices only differ by name.
+#
+#   primary:   P = colo-primary LOCAL NBDDEV ──► nbd-client -t (col-pri)
+#   secondary: nbd-server (col-sec) exports S-in = colo-ingress SDISK,
+#              S = colo-secondary SDISK SBUF 128, started
+#
+# nbd-server is Debian's reference NBD server: it honours NBD_CMD_FLUSH
+# with an fsync of the export, FUA and TRIM (nbd_serve turns flush, fua and
+# trim on). It writes through its page cache, so a forwarded write is on
+# the secondary disk only after a flush, which the primary's `checkpoint`
+# sends: the secondary disk is compared after checkpoints; before one, what
+# the remote acknowledged is in nbd-server's page cache (pair_remote_has).
+
+PAIR_PORT=10809
+PAIR_ADDR_PRI=fe80::2%veth-pri	# the secondary, as the primary reaches it
+PAIR_ADDR_SEC=fe80::2%veth-sec	# where the secondary listens
+
+# pair_link_up: link-local addresses (again: IPv6 flushes them when a link
+# goes down), links up, the secondary reachable from the primary.
+pair_link_up() {
+	local i
+	ip -n col-pri addr replace fe80::1/64 dev veth-pri nodad &&
+	ip -n col-sec addr replace fe80::2/64 dev veth-sec nodad &&
+	ip -n col-pri link set veth-pri up && ip -n col-sec link set veth-sec up || return 1
+	for i in $(seq 10); do
+		ip netns exec col-pri ping -6 -c 1 -W 1 "$PAIR_ADDR_PRI" > /dev/null && return 0
+		[ "$i" -lt 10 ] && sleep 0.5
+	done
+	echo "fe80::2 unreachable from col-pri" >&2
+	return 1
+}
+
+# pair_net: the two namespaces and the link (left-overs of a test that
+# was killed are removed first).
+pair_net() {
+	pair_net_del
+	ip netns add col-pri && ip netns add col-sec &&
+	ip link add veth-pri netns col-pri type veth peer name veth-sec netns col-sec &&
+	ip -n col-pri link set lo up && ip -n col-sec link set lo up &&
+	pair_link_up
+}
+
+pair_net_del() {
+	ip netns del col-pri 2>/dev/null
+	ip netns del col-sec 2>/dev/null
+	return 0
+}
+
+# pair_secondary S SDISK SBUF: S and S-in (64 KiB chunks), started, S-in
+# exported as S by nbd-server in col-sec.
+pair_secondary() {
+	secondary_setup "$2" "$3" 128 "$1" &&
+	dmsetup message "$1" 0 start &&
+	nbd_serve "$1" "/dev/mapper/$1-in" "$PAIR_ADDR_SEC" "$PAIR_PORT" col-sec
+}
+
+# pair_connect S NBDDEV: the primary's NBD client for S's export (a
+# connection NBDDEV still has, from a test that was killed, is dropped).
+pair_connect() {
+	[ ! -e "/sys/block/${2#/dev/}/pid" ] || nbd_disconnect "$2"
+	nbd_connect "$1" "$PAIR_ADDR_PRI" "$PAIR_PORT" "$2" col-pri
+}
+
+# pair_table LOCAL REMOTE [OPTION...]: a colo-primary table over all of
+# LOCAL, with the options counted.
+pair_table() {
+	local local=$1 remote=$2
+	shift 2
+	echo "0 $(blockdev --getsz "$local") colo-primary $local $remote${*:+ $# $*}"
+}
+
+# pair_primary P LOCAL NBDDEV [OPTION...]
+pair_primary() {
+	local p=$1
+	shift
+	dmsetup create "$p" --table "$(pair_table "$@")"
+}
+
+# pair_setup P LOCAL S SDISK SBUF NBDDEV [OPTION...]: the whole bed; P is
+# left idle.
+pair_setup() {
+	local p=$1 local=$2 s=$3 sdisk=$4 sbuf=$5 nbd=$6
+	shift 6
+	dm_node_clean "$p" "$s" "$s-in"
+	pair_net || { echo "pair_setup: network" >&2; return 1; }
+	pair_secondary "$s" "$sdisk" "$sbuf" || { echo "pair_setup: secondary" >&2; return 1; }
+	pair_connect "$s" "$nbd" || { echo "pair_setup: nbd-client $nbd" >&2; return 1; }
+	pair_primary "$p" "$local" "$nbd" "$@" || { echo "pair_setup: colo-primary" >&2; return 1; }
+}
+
+# pair_teardown P S [NBDDEV...]: everything pair_setup made, whatever state
+# it is in (a stopped or killed server included).
+pair_teardown() {
+	local p=$1 s=$2 d
+	shift 2
+	dm_remove "$p"
+	for d in "$@"; do nbd_disconnect "$d"; done
+	nbd_kill "$s"
+	nbd_stop "$s"
+	secondary_teardown "$s"
+	pair_net_del
+	dm_node_clean "$p" "$s" "$s-in"
+}
+
+# pair_reconnect P S OLD NEW: the remote back on a new NBD device (OLD is
+# still held by P's table): connect NEW, reload P with NEW as remote_dev,
+# `resync`, disconnect OLD. After a failure, kill the server's stale
+# connections first (nbd_kill_conns S): such a process may otherwise still
+# apply writes queued before the break after the resync rewrote them.
+pair_reconnect() {
+	local p=$1 s=$2 old=$3 new=$4 table
+	pair_connect "$s" "$new" || { echo "pair_reconnect: nbd-client $new" >&2; return 1; }
+	table=$(dmsetup table "$p" | awk -v r="$new" '{ $5 = r; print }')
+	if ! { dmsetup suspend "$p" && dmsetup load "$p" --table "$table" && dmsetup resume "$p"; }; then
+		echo "pair_reconnect: reload with $table failed" >&2
+		dmsetup resume "$p"
+		return 1
+	fi
+	dmsetup message "$p" 0 resync ||
+		{ echo "pair_reconnect: resync: $(dmsetup status "$p")" >&2; return 1; }
+	nbd_disconnect "$old"
+	return 0
+}
+
+# pair_remote_has S OFFSET FILE: what S's nbd-server wrote holds FILE's
+# bytes at OFFSET. A buffered read of S-in shares nbd-server's page cache,
+# where an acknowledged write is at once; the secondary disk has it only
+# after a flush (the trap: reading the disk before a checkpoint may show
+# old bytes even though the remote acknowledged the write).
+pair_remote_has() {
+	local got rc
+	got=$(mktemp)
+	dd if="/dev/mapper/$1-in" bs=64K skip="$2" count="$(stat -c %s "$3")" \
+		iflag=skip_bytes,count_bytes status=none > "$got" && cmp "$got" "$3"
+	rc=$?
+	rm -f "$got"
+	return $rc
+}
+
+# two_node_checkpoint P S: what the orchestrator does with both VMs paused:
+# the primary's checkpoint (every forwarded write acknowledged, then a
+# flush through NBD), then the secondary's (buffer dropped).
+two_node_checkpoint() {
+	timeout 120 dmsetup message "$1" 0 checkpoint ||
+		{ echo "primary checkpoint failed: $(dmsetup status "$1")" >&2; return 1; }
+	timeout 60 dmsetup message "$2" 0 checkpoint ||
+		{ echo "secondary checkpoint failed: $(dmsetup status "$2")" >&2; return 1; }
+}
+
+# three_way_same LOCAL SDISK SVIEW [BYTES]: the primary's local disk, the
+# secondary disk and the secondary view hold the same first BYTES (default:
+# all of SVIEW), read with O_DIRECT into files and compared with cmp.
+three_way_same() {
+	local bytes=${4:-$(blockdev --getsize64 "$3")} dir rc=0
+	dir=$(mktemp -d /tmp/3way.XXXXXX) || return 1
+	if ! { read_direct "$1" 0 "$bytes" > "$dir/local" &&
+	       read_direct "$2" 0 "$bytes" > "$dir/sdisk" &&
+	       read_direct "$3" 0 "$bytes" > "$dir/sview"; }; then
+		echo "three_way_same: read failed" >&2
+		rc=1
+	fi
+	if [ $rc -eq 0 ] && [ "$(stat -c %s "$dir/local")" != "$bytes" ]; then
+		echo "three_way_same: short read" >&2
+		rc=1
+	fi
+	[ $rc -ne 0 ] || cmp "$dir/local" "$dir/sdisk" || { echo "primary disk $1 != secondary disk $2" >&2; rc=1; }
+	[ $rc -ne 0 ] || cmp "$dir/local" "$dir/sview" || { echo "primary disk $1 != secondary view $3" >&2; rc=1; }
+	rm -rf "$dir"
+	return $rc
+}
+
+# colo_load NORMAL DEBUG: the debug kernel (KASAN, lockdep, kmemleak) runs
+# I/O several times slower under TCG; it gets the lighter load, which still
+# takes every path.
+colo_load() {
+	case $(uname -r) in
+	*-dmcolo-debug) echo "$2" ;;
+	*) echo "$1" ;;
+	esac
+}

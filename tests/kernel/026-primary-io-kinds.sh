@@ -1,0 +1,94 @@
+#!/bin/bash
+# I/O shapes through colo-primary while replicating, against a model of
+# the disk: 512-byte writes at odd sectors, writes across region
+# boundaries, a write bigger than a region (split by dm core), O_DSYNC
+# (FUA) writes, fsync, write-zeroes, and a discard when the device offers
+# one. In both modes, after a two-node checkpoint the local disk is the
+# model and the secondary disk and view are the local disk, byte for byte.
+# timeout: 600
+. "$(dirname "$0")/../lib/ktap.sh"
+. "$(dirname "$0")/../lib/blk.sh"
+. "$(dirname "$0")/../lib/nbd.sh"
+. "$(dirname "$0")/../lib/colo.sh"
+
+K=1024 MiB=$((1 << 20)) RG=$((64 << 10))	# region_sectors 128: 512 regions
+SIZE=$((32 * MiB))
+P=/dev/mapper/pri S=/dev/mapper/sec
+LOCAL=/dev/ram0 SDISK=/dev/ram1 SBUF=/dev/ram2 NBD=/dev/nbd0
+MODEL=/tmp/pio-model
+cleanup() {
+	pair_teardown pri sec $NBD
+	rmmod nbd 2>/dev/null
+	brd_teardown
+	rm -f /tmp/pio-*
+}
+trap cleanup EXIT
+trap 'exit 124' TERM	# killed at the time limit: still clean up
+
+model_write() { dd if="$3" of="$1" bs=512 seek=$(($2 / 512)) conv=notrunc status=none; }
+# pw OFFSET BYTES [DD_OFLAG]: random data to P (O_DIRECT, plus DD_OFLAG)
+# and to the model.
+pw() {
+	random_file /tmp/pio-p "$2"
+	dd if=/tmp/pio-p of=$P bs=1M seek="$1" oflag="direct,seek_bytes${3:+,$3}" \
+		conv=notrunc,nocreat status=none && model_write $MODEL "$1" /tmp/pio-p
+}
+pz() {
+	head -c "$2" /dev/zero > /tmp/pio-z
+	blkdiscard -z -o "$1" -l "$2" $P && model_write $MODEL "$1" /tmp/pio-z
+}
+odd_sectors() { pw $(($1 + 512)) 512 && pw $(($1 + 3 * 512)) 512 && pw $(($1 + RG - 512)) 512; }
+model_is_local() { same_bytes $LOCAL 0 $MODEL; }
+checkpoint_same() { two_node_checkpoint pri sec && three_way_same $LOCAL $SDISK $S; }
+
+brd_setup 3 32
+head -c $SIZE /dev/zero > $MODEL
+
+# shapes MODE: the same I/O shapes in either mode (each a result).
+shapes() {
+	local m=$1 off=$((100 * RG))
+	[ "$m" = sync ] && off=$((300 * RG))
+	ktap_check "$m: 512 B writes at odd sectors" odd_sectors $off
+	ktap_check "$m: 1.5 KiB write across a region boundary" pw $((off + 2 * RG - 1024)) 1536
+	ktap_check "$m: 3 MiB + 512 B write over 49 regions" pw $((off + 4 * RG + 512)) $((3 * MiB + 512))
+	ktap_check "$m: O_DSYNC writes (FUA)" pw $((off + 60 * RG + 4 * K)) $((12 * K)) dsync
+	ktap_check "$m: fsync through the device" dd if=/dev/null of=$P conv=fsync,nocreat status=none
+	ktap_check "$m: write-zeroes over 2.5 regions" pz $((off + 70 * RG + 8 * K)) $((2 * RG + RG / 2))
+	ktap_check "$m: overwrite inside the zeroed range" pw $((off + 71 * RG)) $((4 * K))
+	ktap_check "$m: the device reads the model" same_bytes $P 0 $MODEL
+	ktap_check "$m: two-node checkpoint, three disks identical" checkpoint_same
+	ktap_check "$m: the local disk is the model" model_is_local
+}
+
+ktap_plan 25
+ktap_check "two-node bed, region_sectors 128, nosync over zeroed disks" \
+	pair_setup pri $LOCAL sec $SDISK $SBUF $NBD region_sectors 128 nosync
+start_replicating() { dmsetup message pri 0 start && colo_wait_state pri replicating 30; }
+ktap_check "start: replicating" start_replicating
+shapes async
+
+# A discard, when the device offers it: the content is then whatever the
+# local disk returns, and the remote must return the same.
+dm=$(dmsetup info -c --noheadings -o blkdevname pri)
+if [ "$(cat "/sys/block/$dm/queue/discard_max_bytes" 2>/dev/null || echo 0)" -gt 0 ]; then
+	if blkdiscard -o $((200 * RG)) -l $((3 * RG)) $P; then
+		ktap_ok "discard over 3 regions"
+		read_direct $LOCAL $((200 * RG)) $((3 * RG)) > /tmp/pio-d
+		model_write $MODEL $((200 * RG)) /tmp/pio-d
+	else
+		ktap_fail "discard over 3 regions" "the device offers discard but refused it"
+	fi
+	ktap_check "after a discard, two-node checkpoint, three disks identical" checkpoint_same
+else
+	ktap_skip "discard over 3 regions" "the device does not offer discard (local disk: $LOCAL)"
+	ktap_skip "after a discard, two-node checkpoint, three disks identical" "no discard"
+fi
+
+sync_mode() {
+	dmsetup message pri 0 stop && dm_remove pri &&
+	pair_primary pri $LOCAL $NBD mode sync region_sectors 128 nosync &&
+	dmsetup message pri 0 start && colo_wait_state pri replicating 30
+}
+ktap_check "the same device in sync mode (nosync: the disks are identical)" sync_mode
+shapes sync
+ktap_finish
