@@ -62,6 +62,9 @@
 #define PRIMARY_MAX_REGION		BIT(21)
 #define PRIMARY_MAX_COPIES		4
 #define PRIMARY_MIN_IOS			64
+/* Discards and write-zeroes are cut so one io marks at most this many. */
+#define PRIMARY_MAX_IO_REGIONS		256
+#define PRIMARY_MARK_BATCH		4096
 /* A write's private copy is one bio: at most BIO_MAX_VECS pages. */
 #define PRIMARY_MAX_IO_SECTORS		(BIO_MAX_VECS << (PAGE_SHIFT - SECTOR_SHIFT))
 
@@ -135,6 +138,7 @@ struct primary_io {
 #define IO_FORWARDED	BIT(2)	/* also sent to the remote */
 #define IO_ENDED_EARLY	BIT(3)	/* caller completed with the local write */
 #define IO_FLUSH	BIT(4)	/* an empty flush (sync mode) */
+#define IO_PRIVATE_COPY	BIT(5)	/* the remote bio's pages are ours */
 
 #define IO_START(io)	((io)->start)
 #define IO_LAST(io)	((io)->last)
@@ -168,6 +172,8 @@ struct colo_primary {
 	bool suspended;
 	bool event_pending;
 	bool search_reset;		/* resync search restarted this pass */
+	bool resync_retry;		/* a copy found no io: run again */
+	bool flush_failed;		/* a remote flush failed: mark all */
 	struct rb_root_cached tree;
 	struct list_head ios;
 	struct list_head waiting;
@@ -280,17 +286,22 @@ static void io_finish(struct primary_io *io)
 			mark_out_of_sync_locked(pc, io);
 		io_tree_remove(io, &pc->tree);
 	}
-	if (remote_failed)
-		degrade_locked(pc, io->flags & IO_FLUSH ?
-				   PRIMARY_ERR_REMOTE_FLUSH : PRIMARY_ERR_REMOTE_IO);
-	else if (io->local_status && (io->flags & IO_FORWARDED))
+	if (remote_failed && (io->flags & IO_FLUSH)) {
+		degrade_locked(pc, PRIMARY_ERR_REMOTE_FLUSH);
+		pc->flush_failed = true;
+	} else if (remote_failed) {
+		degrade_locked(pc, PRIMARY_ERR_REMOTE_IO);
+	} else if (io->local_status && (io->flags & IO_FORWARDED)) {
 		degrade_locked(pc, PRIMARY_ERR_LOCAL_IO);
+	}
 	list_del(&io->list);
-	if (!list_empty(&pc->waiting) || !bio_list_empty(&pc->deferred) || pc->event_pending)
+	if (!list_empty(&pc->waiting) || !bio_list_empty(&pc->deferred) ||
+	    pc->event_pending || pc->resync_retry || pc->flush_failed)
 		wake_worker(pc);
-	spin_unlock_irqrestore(&pc->lock, flags);
+	/* Under the lock: once pc->ios is empty, a remove may free pc. */
 	wake_up_all(&pc->wait);
 	mempool_free(io, &pc->io_pool);
+	spin_unlock_irqrestore(&pc->lock, flags);
 }
 
 static void io_leg_done(struct primary_io *io)
@@ -324,8 +335,8 @@ static void remote_endio(struct bio *clone)
 	struct bio_vec *bv;
 
 	io->remote_status = clone->bi_status;
-	if (io->flags & IO_ENDED_EARLY && bio_has_data(clone)) {
-		/* The private copy of an async write. */
+	/* Not bio_has_data(): blk-mq advanced bi_iter to the end. */
+	if (io->flags & IO_PRIVATE_COPY) {
 		bio_for_each_segment_all(bv, clone, iter_all)
 			__free_page(bv->bv_page);
 	}
@@ -346,7 +357,8 @@ static struct bio *copy_write(struct colo_primary *pc, struct bio *src, blk_opf_
 	bio->bi_iter.bi_sector = src->bi_iter.bi_sector;
 	while (left) {
 		unsigned int len = min_t(unsigned int, left, PAGE_SIZE);
-		struct page *page = alloc_page(GFP_NOIO);
+		/* Under memory pressure degrade rather than stall every write. */
+		struct page *page = alloc_page(GFP_NOIO | __GFP_NORETRY | __GFP_NOWARN);
 
 		if (!page) {
 			struct bvec_iter_all iter_all;
@@ -372,8 +384,10 @@ static struct bio *remote_bio(struct colo_primary *pc, struct primary_io *io)
 	if (io->flags & IO_ENDED_EARLY) {
 		/* async: checkpoint provides the remote flush */
 		opf &= ~(REQ_PREFLUSH | REQ_FUA);
-		if (bio_has_data(src))
+		if (bio_has_data(src)) {
+			io->flags |= IO_PRIVATE_COPY;
 			return copy_write(pc, src, opf);
+		}
 	}
 	bio = bio_alloc_clone(pc->remote, src, GFP_NOIO, &pc->bs);
 	bio->bi_opf = opf;
@@ -389,7 +403,7 @@ static void dispatch_write(struct colo_primary *pc, struct primary_io *io)
 		remote = remote_bio(pc, io);
 		if (!remote) {
 			spin_lock_irq(&pc->lock);
-			io->flags &= ~IO_FORWARDED;
+			io->flags &= ~(IO_FORWARDED | IO_PRIVATE_COPY);
 			pc->nr_forwarding--;
 			pc->bytes_inflight -= io->bytes;
 			mark_out_of_sync_locked(pc, io);
@@ -430,9 +444,9 @@ static void copy_done(int read_err, unsigned long write_err, void *context)
 	io_tree_remove(io, &pc->tree);
 	list_del(&io->list);
 	wake_worker(pc);
-	spin_unlock_irqrestore(&pc->lock, flags);
 	wake_up_all(&pc->wait);
 	mempool_free(io, &pc->io_pool);
+	spin_unlock_irqrestore(&pc->lock, flags);
 }
 
 /* Worker: copy a region to the remote, unless syncing ended meanwhile. */
@@ -451,9 +465,11 @@ static void dispatch_copy(struct colo_primary *pc, struct primary_io *io)
 		pc->nr_copies--;
 		io_tree_remove(io, &pc->tree);
 		list_del(&io->list);
-		spin_unlock_irq(&pc->lock);
+		/* Writes behind the copy were passed over: look again. */
+		wake_worker(pc);
 		wake_up_all(&pc->wait);
 		mempool_free(io, &pc->io_pool);
+		spin_unlock_irq(&pc->lock);
 		return;
 	}
 	to.bdev = pc->remote;
@@ -562,10 +578,15 @@ static void process_deferred(struct colo_primary *pc)
 			return;
 		io = io_alloc(pc);
 		if (!io) {
-			/* Retried when an io in flight finishes. */
+			bool idle;
+
+			/* Retried when an io in flight finishes, if one still is. */
 			spin_lock_irq(&pc->lock);
 			bio_list_add_head(&pc->deferred, bio);
+			idle = list_empty(&pc->ios);
 			spin_unlock_irq(&pc->lock);
+			if (idle)
+				continue;
 			return;
 		}
 		io->pc = pc;
@@ -600,6 +621,7 @@ static void do_resync(struct colo_primary *pc)
 
 	for (;;) {
 		spin_lock_irq(&pc->lock);
+		pc->resync_retry = false;
 		if (pc->state != PRIMARY_SYNCING || pc->suspended) {
 			spin_unlock_irq(&pc->lock);
 			return;
@@ -629,10 +651,17 @@ static void do_resync(struct colo_primary *pc)
 
 		io = io_alloc(pc);
 		if (!io) {
-			/* Tried again when an io in flight finishes. */
+			bool idle;
+
+			/* Tried again when an io in flight finishes, if one still is. */
 			spin_lock_irq(&pc->lock);
 			log->type->set_region_sync(log, region, 0);
+			pc->search_reset = false;
+			pc->resync_retry = true;
+			idle = list_empty(&pc->ios);
 			spin_unlock_irq(&pc->lock);
+			if (idle)
+				continue;
 			return;
 		}
 		io->pc = pc;
@@ -649,6 +678,25 @@ static void do_resync(struct colo_primary *pc)
 		list_add_tail(&io->waiting, &pc->waiting);
 		spin_unlock_irq(&pc->lock);
 		dispatch_waiting(pc);
+	}
+}
+
+/*
+ * Process context: every region out of sync, a batch at a time. After a
+ * failed remote flush the remote may have lost any write it acknowledged
+ * since the last good one (they sat in the NBD server's page cache).
+ */
+static void mark_all_out_of_sync(struct colo_primary *pc)
+{
+	region_t r = 0, end;
+
+	while (r < pc->nr_regions) {
+		end = min_t(region_t, r + PRIMARY_MARK_BATCH, pc->nr_regions);
+		spin_lock_irq(&pc->lock);
+		for (; r < end; r++)
+			pc->log->type->set_region_sync(pc->log, r, 0);
+		spin_unlock_irq(&pc->lock);
+		cond_resched();
 	}
 }
 
@@ -669,6 +717,14 @@ static void primary_worker(struct work_struct *work)
 {
 	struct colo_primary *pc = container_of(work, struct colo_primary, worker);
 
+	bool flush_failed;
+
+	spin_lock_irq(&pc->lock);
+	flush_failed = pc->flush_failed;
+	pc->flush_failed = false;
+	spin_unlock_irq(&pc->lock);
+	if (flush_failed)
+		mark_all_out_of_sync(pc);
 	process_deferred(pc);
 	dispatch_waiting(pc);
 	do_resync(pc);
@@ -853,6 +909,7 @@ static int parse_opt_args(struct dm_target *ti, struct primary_target *pt, struc
 				pt->mode = PRIMARY_SYNC;
 			} else {
 				ti->error = "mode must be async or sync";
+				DMERR("mode %s: not async or sync", name);
 				return -EINVAL;
 			}
 		} else if (opt == OPT_INFLIGHT) {
@@ -863,6 +920,7 @@ static int parse_opt_args(struct dm_target *ti, struct primary_target *pt, struc
 					   PRIMARY_MAX_REGION, &pt->region_sectors);
 			if (!r && !is_power_of_2(pt->region_sectors)) {
 				ti->error = "region_sectors must be a power of two";
+				DMERR("region_sectors %u: not a power of two", pt->region_sectors);
 				r = -EINVAL;
 			}
 		}
@@ -891,6 +949,10 @@ static int check_devices(struct dm_target *ti, struct primary_target *pt)
 	}
 	if (pt->region_sectors > ti->len) {
 		ti->error = "region_sectors is larger than the target";
+		return -EINVAL;
+	}
+	if (dm_sector_div_up(ti->len, pt->region_sectors) > UINT_MAX) {
+		ti->error = "More than 2^32 regions: use larger region_sectors";
 		return -EINVAL;
 	}
 	lbs = max(bdev_logical_block_size(local), bdev_logical_block_size(remote));
@@ -1017,6 +1079,14 @@ static int primary_map(struct dm_target *ti, struct bio *bio)
 		bio_set_dev(bio, pt->local->bdev);
 		return DM_MAPIO_REMAPPED;
 	}
+	/* dm cuts neither at max_io_len: bound the regions one io marks. */
+	if (!bio_has_data(bio) && bio_sectors(bio)) {
+		sector_t span = (sector_t)PRIMARY_MAX_IO_REGIONS << pc->region_shift;
+		sector_t left = span - (bio->bi_iter.bi_sector & (span - 1));
+
+		if (bio_sectors(bio) > left)
+			dm_accept_partial_bio(bio, left);
+	}
 	/* An empty flush needs the remote only in sync mode. */
 	if (!bio_sectors(bio) &&
 	    (READ_ONCE(pc->mode) == PRIMARY_ASYNC || !forwarding(READ_ONCE(pc->state)))) {
@@ -1037,6 +1107,17 @@ static void primary_presuspend(struct dm_target *ti)
 	/* No new copies: waiting ones are cancelled, their regions stay dirty. */
 	spin_lock_irq(&pc->lock);
 	pc->suspended = true;
+	spin_unlock_irq(&pc->lock);
+	wake_worker(pc);
+}
+
+/* The suspend did not happen: copies may start again. */
+static void primary_presuspend_undo(struct dm_target *ti)
+{
+	struct colo_primary *pc = ((struct primary_target *)ti->private)->pc;
+
+	spin_lock_irq(&pc->lock);
+	pc->suspended = false;
 	spin_unlock_irq(&pc->lock);
 	wake_worker(pc);
 }
@@ -1160,14 +1241,17 @@ static int primary_checkpoint(struct colo_primary *pc)
 		return -EIO;
 	}
 	r = blkdev_issue_flush(pc->remote);
-	spin_lock_irq(&pc->lock);
-	if (r)
-		degrade_locked(pc, PRIMARY_ERR_REMOTE_FLUSH);
-	else if (pc->state != PRIMARY_REPLICATING)
-		r = -EIO;
-	spin_unlock_irq(&pc->lock);
 	if (r) {
-		DMERR("%pg: checkpoint: the remote flush failed (%d)", pc->local, r);
+		spin_lock_irq(&pc->lock);
+		degrade_locked(pc, PRIMARY_ERR_REMOTE_FLUSH);
+		spin_unlock_irq(&pc->lock);
+		mark_all_out_of_sync(pc);
+		DMERR("%pg: checkpoint: the remote flush failed (%d): every region out of sync",
+		      pc->local, r);
+		return -EIO;
+	}
+	if (READ_ONCE(pc->state) != PRIMARY_REPLICATING) {
+		DMERR("%pg: checkpoint: replication failed while flushing", pc->local);
 		return -EIO;
 	}
 	return 0;
@@ -1189,13 +1273,27 @@ static int primary_message(struct dm_target *ti, unsigned int argc, char **argv,
 	struct primary_target *pt = ti->private;
 	struct colo_primary *pc = pt->pc;
 	enum primary_state state;
+	bool full = false;
 	int r = 0;
 
-	if (argc != 1) {
-		DMERR("%pg: message '%s' takes no arguments", pc->local, argv[0]);
+	if (argc == 2 && (!strcasecmp(argv[0], "start") || !strcasecmp(argv[0], "resync"))) {
+		if (strcasecmp(argv[1], "full")) {
+			DMERR("%pg: %s: unknown argument '%s' (only 'full')",
+			      pc->local, argv[0], argv[1]);
+			return -EINVAL;
+		}
+		full = true;
+	} else if (argc != 1) {
+		DMERR("%pg: message '%s': wrong number of arguments", pc->local, argv[0]);
 		return -EINVAL;
 	}
 	mutex_lock(&pc->msg_lock);
+	/* Only messages leave idle and degraded: stable under msg_lock. */
+	state = READ_ONCE(pc->state);
+	/* A new secondary disk: what it lacks is not in the log. */
+	if (full && ((state == PRIMARY_IDLE && !strcasecmp(argv[0], "start")) ||
+		     (state == PRIMARY_DEGRADED && !strcasecmp(argv[0], "resync"))))
+		mark_all_out_of_sync(pc);
 	spin_lock_irq(&pc->lock);
 	state = pc->state;
 	if (!strcasecmp(argv[0], "start")) {
@@ -1255,6 +1353,7 @@ static struct target_type colo_primary_target = {
 	.dtr = primary_dtr,
 	.map = primary_map,
 	.presuspend = primary_presuspend,
+	.presuspend_undo = primary_presuspend_undo,
 	.postsuspend = primary_postsuspend,
 	.resume = primary_resume,
 	.status = primary_status,

@@ -58,7 +58,7 @@ refuse_msg() {
 }
 EINVAL="Invalid argument" EBUSY="Device or resource busy" EIO="Input/output error"
 
-ktap_plan 67
+ktap_plan 70
 T="0 $SZ colo-primary"
 R="$T /dev/ram0 /dev/ram1"
 refuse_table bad "$T"
@@ -123,10 +123,13 @@ refuse_msg idle "$EIO" checkpoint
 refuse_msg idle "$EINVAL" checkpoint 1
 refuse_msg idle "$EBUSY" resync
 refuse_msg idle "$EBUSY" stop
+refuse_msg idle "$EINVAL" start full now
+refuse_msg idle "$EBUSY" resync full
 ktap_check "start" dmsetup message good 0 start
 ktap_check "replicating" colo_wait_state good replicating 30
 refuse_msg replicating "$EBUSY" start
 refuse_msg replicating "$EBUSY" resync
+refuse_msg replicating "$EBUSY" start full
 refuse_msg replicating "$EINVAL" stop now
 refuse_msg replicating "$EINVAL" checkpoint now
 refuse_msg replicating "$EINVAL" merge

@@ -45,7 +45,7 @@ random_file /tmp/psy-remote $DISK
 write_direct $LOCAL 0 /tmp/psy-local
 write_direct $SDISK 0 /tmp/psy-remote
 
-ktap_plan 28
+ktap_plan 31
 bed() { pair_net && pair_secondary sec $SDISK $SBUF && pair_connect sec $NBD; }
 ktap_check "two-node bed (no colo-primary yet)" bed
 ktap_check "colo-primary over $((LEN / 512)) sectors, region_sectors 4096" primary region_sectors 4096
@@ -99,4 +99,13 @@ random_file /tmp/psy-w $((3 * MiB))
 ktap_check "a 3 MiB write across two regions" write_direct_dev $P $((3 * MiB)) /tmp/psy-w
 checkpoint_same() { two_node_checkpoint pri sec && three_way_same $LOCAL $SDISK $S $LEN; }
 ktap_check "two-node checkpoint, three disks identical" checkpoint_same
+
+# start full: a new secondary disk; the log knows nothing of it.
+full_start() {
+	dmsetup message pri 0 stop && dmsetup message pri 0 start full &&
+	colo_wait_state pri replicating 300
+}
+ktap_check "stop, then start full" full_start
+ktap_check "start full copied all $NR regions" test "$(fields 3 4)" = "$NR/$NR $NR"
+ktap_check "two-node checkpoint, three disks identical after start full" checkpoint_same
 ktap_finish

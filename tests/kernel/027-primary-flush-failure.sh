@@ -1,0 +1,80 @@
+#!/bin/bash
+# The page-cache trap, end to end: nbd-server acknowledges a forwarded
+# write from its page cache (periodic writeback is off, so it stays there);
+# the secondary disk then fails, so the write never reaches it and the
+# checkpoint's flush (nbd-server's fsync) fails.
+# colo-primary must not call that a checkpoint: EIO, degraded with
+# remote_flush, and every region out of sync (the log cannot know what the
+# server lost). A new secondary, the remote reconnected, and a plain resync
+# copies every region; then the three disks are identical.
+# timeout: 600
+. "$(dirname "$0")/../lib/ktap.sh"
+. "$(dirname "$0")/../lib/blk.sh"
+. "$(dirname "$0")/../lib/nbd.sh"
+. "$(dirname "$0")/../lib/colo.sh"
+
+MiB=$((1 << 20))
+P=/dev/mapper/pri S=/dev/mapper/sec
+LOCAL=/dev/ram0 SBUF=/dev/ram2 FDISK=/dev/mapper/fdisk
+WB=/proc/sys/vm/dirty_writeback_centisecs EXP=/proc/sys/vm/dirty_expire_centisecs
+wb=$(cat $WB) exp=$(cat $EXP)
+cleanup() {
+	echo "$wb" > $WB
+	echo "$exp" > $EXP
+	pair_teardown pri sec /dev/nbd0 /dev/nbd1
+	dm_remove fdisk
+	rmmod nbd 2>/dev/null
+	brd_teardown
+	rm -f /tmp/pff-*
+}
+trap cleanup EXIT
+trap 'exit 124' TERM	# killed at the time limit: still clean up
+
+fields() { local f out=""; for f in "$@"; do out="$out $(colo_status pri "$f")"; done; echo "${out# }"; }
+# fdisk_table TABLE: the secondary disk's table (linear over ram1, or error).
+fdisk_table() {
+	dmsetup suspend --nolockfs fdisk && dmsetup load fdisk --table "0 65536 $1" &&
+		dmsetup resume fdisk
+}
+
+brd_setup 3 32
+dmsetup create fdisk --table "0 65536 linear /dev/ram1 0"
+random_file /tmp/pff-a $MiB
+
+ktap_plan 11
+bed_up() {
+	pair_setup pri $LOCAL sec $FDISK $SBUF /dev/nbd0 nosync &&
+	dmsetup message pri 0 start && colo_wait_state pri replicating 30
+}
+ktap_check "two-node bed, replicating" bed_up
+no_writeback() { echo 0 > $WB && echo 360000 > $EXP; }
+ktap_check "periodic writeback off" no_writeback
+ktap_check "async: a 1 MiB write returns (nbd-server holds it in its page cache)" \
+	pwrite_direct $P $((4 * MiB)) /tmp/pff-a
+acked() {
+	for _ in $(seq 100); do
+		[ "$(fields 6)" = 0 ] && return 0
+		sleep 0.1
+	done
+	echo "still in flight: $(dmsetup status pri)"
+	return 1
+}
+ktap_check "the remote acknowledged it" acked
+ktap_check "the secondary disk fails" fdisk_table error
+ktap_check "the checkpoint fails: the remote flush cannot write it" \
+	must_fail timeout 120 dmsetup message pri 0 checkpoint
+ktap_check "degraded, remote_flush, every region out of sync" \
+	test "$(fields 1 3 10)" = "degraded 0/64 remote_flush"
+
+# A new secondary over the repaired disk, a new NBD connection.
+new_secondary() {
+	nbd_kill sec && nbd_stop sec && secondary_teardown sec && fdisk_table "linear /dev/ram1 0" &&
+	pair_secondary sec $FDISK $SBUF
+}
+ktap_check "a new secondary over the repaired disk" new_secondary
+resynced() { pair_reconnect pri sec /dev/nbd0 /dev/nbd1 && colo_wait_state pri replicating 300; }
+ktap_check "reconnect on /dev/nbd1, resync: replicating" resynced
+ktap_check "the resync copied all 64 regions" test "$(fields 3 4)" = "64/64 64"
+checkpoint_same() { two_node_checkpoint pri sec && three_way_same $LOCAL $FDISK $S; }
+ktap_check "two-node checkpoint, three disks identical" checkpoint_same
+ktap_finish
