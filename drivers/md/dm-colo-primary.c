@@ -1100,26 +1100,26 @@ static int primary_map(struct dm_target *ti, struct bio *bio)
 	return DM_MAPIO_SUBMITTED;
 }
 
-static void primary_presuspend(struct dm_target *ti)
+/* While suspended no copy starts: waiting ones are cancelled, regions stay dirty. */
+static void set_suspended(struct dm_target *ti, bool suspended)
 {
 	struct colo_primary *pc = ((struct primary_target *)ti->private)->pc;
 
-	/* No new copies: waiting ones are cancelled, their regions stay dirty. */
 	spin_lock_irq(&pc->lock);
-	pc->suspended = true;
+	pc->suspended = suspended;
 	spin_unlock_irq(&pc->lock);
 	wake_worker(pc);
 }
 
-/* The suspend did not happen: copies may start again. */
+static void primary_presuspend(struct dm_target *ti)
+{
+	set_suspended(ti, true);
+}
+
+/* The suspend did not happen. */
 static void primary_presuspend_undo(struct dm_target *ti)
 {
-	struct colo_primary *pc = ((struct primary_target *)ti->private)->pc;
-
-	spin_lock_irq(&pc->lock);
-	pc->suspended = false;
-	spin_unlock_irq(&pc->lock);
-	wake_worker(pc);
+	set_suspended(ti, false);
 }
 
 static bool ios_done(struct colo_primary *pc)
