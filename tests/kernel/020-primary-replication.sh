@@ -35,7 +35,7 @@ head -c $MiB /dev/zero > /tmp/prep-zero
 for f in a:$MiB b:4096 c:65536 d:65536 e:512 f:$RG g:65536; do
 	random_file "/tmp/prep-${f%%:*}" "${f#*:}"
 done
-fields() { local f out=""; for f in "$@"; do out="$out $(colo_status pri "$f")"; done; echo "${out# }"; }
+fields() { colo_fields pri "$@"; }
 remote_has() { same_bytes $SDISK "$1" "$2" && pair_remote_has sec "$1" "$2"; }
 # checkpoint_then_on_sdisk OFFSET FILE: the primary's checkpoint (a flush
 # through NBD), then the secondary disk holds FILE at OFFSET.

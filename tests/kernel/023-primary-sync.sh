@@ -26,7 +26,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 124' TERM	# killed at the time limit: still clean up
 
-fields() { local f out=""; for f in "$@"; do out="$out $(colo_status pri "$f")"; done; echo "${out# }"; }
+fields() { colo_fields pri "$@"; }
 # primary OPTION...: colo-primary over the first LEN bytes.
 primary() { dmsetup create pri --table "0 $((LEN / 512)) colo-primary $LOCAL $NBD $# $*"; }
 # tail_is DEV FILE: the 64 KiB past the target's end hold FILE's last 64 KiB.

@@ -28,7 +28,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 124' TERM	# killed at the time limit: still clean up
 
-fields() { local f out=""; for f in "$@"; do out="$out $(colo_status pri "$f")"; done; echo "${out# }"; }
+fields() { colo_fields pri "$@"; }
 info() { dmsetup status pri | cut -d' ' -f4-; }
 slow() {
 	dmsetup suspend slowdisk && dmsetup load slowdisk --table "0 65536 delay $SDISK 0 $1" &&

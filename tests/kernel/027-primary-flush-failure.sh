@@ -30,7 +30,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 124' TERM	# killed at the time limit: still clean up
 
-fields() { local f out=""; for f in "$@"; do out="$out $(colo_status pri "$f")"; done; echo "${out# }"; }
+fields() { colo_fields pri "$@"; }
 # fdisk_table TABLE: the secondary disk's table (linear over ram1, or error).
 fdisk_table() {
 	dmsetup suspend --nolockfs fdisk && dmsetup load fdisk --table "0 65536 $1" &&

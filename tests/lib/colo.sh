@@ -266,6 +266,18 @@ three_way_same() {
 	return $rc
 }
 
+# colo_fields NAME FIELD...: several status fields (as colo_status numbers
+# them) from one `dmsetup status`, so they belong to the same moment.
+colo_fields() {
+	local name=$1
+	shift
+	dmsetup status "$name" | awk -v f="$*" '{
+		n = split(f, a, " "); s = ""
+		for (i = 1; i <= n; i++) s = s (i > 1 ? " " : "") $(3 + a[i])
+		print s
+	}'
+}
+
 # colo_load NORMAL DEBUG: the debug kernel (KASAN, lockdep, kmemleak) runs
 # I/O several times slower under TCG; it gets the lighter load, which still
 # takes every path.
