@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The control channel between the nodes. `dmcoloctl secondary create`
+ * starts `dmcoloctl agent NAME` on the secondary; the primary's commands
+ * connect to it (TCP, the NBD port + 1 by default) for what must happen on
+ * the secondary: its state, its start, its checkpoint.
+ *
+ * One request per connection, one line each way:
+ *
+ *   STATUS <name>                 OK <state> <epoch>
+ *   START <name>                  OK <state> <epoch>
+ *   CHECKPOINT <name> <epoch>     OK <state> <epoch> applied|already <ms>
+ *   (any)                         ERR <one line>
+ *
+ * CHECKPOINT E asks for the checkpoint that makes the secondary's epoch E:
+ * applied when its epoch was E - 1, "already" when it is E (a retry whose
+ * first reply was lost), an error otherwise. So a retried checkpoint is never
+ * applied twice, and a skipped one is noticed.
+ *
+ * The agent answers only peers that hold an NBD connection to this
+ * secondary's export (with TLS, they authenticated with a client
+ * certificate), and also restarts the NBD server if it dies, until failover.
+ */
+#ifndef DMCOLOCTL_AGENT_H
+#define DMCOLOCTL_AGENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum agent_verb { AGENT_STATUS, AGENT_START, AGENT_CHECKPOINT };
+
+struct agent_request {
+	enum agent_verb verb;
+	char name[128];
+	uint64_t epoch;		/* CHECKPOINT only */
+};
+
+struct agent_reply {
+	int ok;
+	char state[16];
+	uint64_t epoch;
+	int applied;		/* CHECKPOINT: 1 applied, 0 already */
+	unsigned long ms;	/* CHECKPOINT: time of the secondary's message */
+	char error[256];
+};
+
+/* Parse/format one line (without '\n'); parsers return 0 or -1. */
+int agent_parse_request(const char *line, struct agent_request *req);
+int agent_format_request(const struct agent_request *req, char *buf, size_t len);
+int agent_parse_reply(const char *line, struct agent_reply *rep);
+int agent_format_reply(const struct agent_reply *rep, enum agent_verb verb, char *buf,
+		       size_t len);
+
+/* Run the agent of secondary NAME (does not return unless it fails). */
+int agent_run(const char *name);
+
+/*
+ * Send req to the agent at host:port; fills rep. Returns 0 when a reply
+ * came (rep->ok tells which), -1 when none did (err says why).
+ */
+int agent_call(const char *host, unsigned int port, const struct agent_request *req,
+	       struct agent_reply *rep, int timeout_ms, char *err, size_t err_len);
+
+#endif

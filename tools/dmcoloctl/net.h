@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* TCP helpers: connect/listen with timeouts, and the kernel's TCP tables. */
+#ifndef DMCOLOCTL_NET_H
+#define DMCOLOCTL_NET_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* A socket listening on host:port; -1 with errno on failure. */
+int net_listen(const char *host, unsigned int port);
+/* Connected socket or -1; *err_text says why (e.g. "refused the connection"). */
+int net_connect(const char *host, unsigned int port, int timeout_ms, const char **err_text);
+/* Write all of buf; read one '\n'-terminated line (without it) within timeout_ms. */
+int net_write_all(int fd, const char *buf, size_t len);
+int net_read_line(int fd, char *buf, size_t len, int timeout_ms);
+
+/* Is there a TCP socket listening on local port (this network namespace)? */
+int tcp_port_listening(unsigned int port);
+/* Is there an established TCP connection from peer to local port? */
+int tcp_peer_connected(unsigned int local_port, const struct sockaddr_storage *peer);
+
+/*
+ * One line of /proc/net/tcp{,6}: parse local/remote addresses (normalised to
+ * 16-byte IPv6, IPv4 as ::ffff:a.b.c.d), ports and state. Returns 0, or -1
+ * for the header or a malformed line. Exposed for the unit tests.
+ */
+int tcp_table_line(const char *line, unsigned char local[16], unsigned int *local_port,
+		   unsigned char remote[16], unsigned int *remote_port, unsigned int *state);
+
+#endif

@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* dmcoloctl status and watch. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dm.h"
+#include "dmcoloctl.h"
+#include "nbd.h"
+#include "units.h"
+
+static unsigned int percent(uint64_t part, uint64_t whole)
+{
+	return whole ? (unsigned int)(part * 100 / whole) : 100;
+}
+
+static void print_json_string(const char *key, const char *value, int comma)
+{
+	const char *p;
+
+	printf("\"%s\": \"", key);
+	for (p = value; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if ((unsigned char)*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	printf("\"%s", comma ? ", " : "");
+}
+
+struct show_ctx {
+	int json;
+	int count;
+	const char *only;
+	int failed;
+};
+
+static void show_tool_state(const char *name, int json)
+{
+	struct node_state st;
+	char pidfile[PATH_MAX];
+
+	if (state_load(name, &st))
+		return;
+	if (st.role == ROLE_PRIMARY) {
+		if (json) {
+			print_json_string("nbd_device", st.nbd_dev, 1);
+			printf("\"nbd_connected\": %s, ", nbd_client_connected(st.nbd_dev) ?
+			       "true" : "false");
+			print_json_string("secondary", st.host, 1);
+			printf("\"port\": %u, \"tls\": %s, ", st.port, st.tls_cert[0] ? "true" : "false");
+			if (st.epoch_known)
+				printf("\"epoch\": %" PRIu64 ", ", st.epoch);
+			return;
+		}
+		printf("  link        %s -> %s port %u, export '%s'%s, %s\n", st.nbd_dev, st.host,
+		       st.port, st.export_name, st.tls_cert[0] ? ", TLS" : "",
+		       nbd_client_connected(st.nbd_dev) ? "connected" : "DISCONNECTED");
+		if (st.epoch_known)
+			printf("  epoch       %" PRIu64 " (last two-node checkpoint)\n", st.epoch);
+		return;
+	}
+	state_path(name, "agent.pid", pidfile);
+	if (json) {
+		printf("\"nbd_server\": %s, \"agent\": %s, \"fenced\": %s, ",
+		       nbd_server_pid(name) ? "true" : "false",
+		       pidfile_alive(pidfile) ? "true" : "false", st.fenced ? "true" : "false");
+		return;
+	}
+	printf("  export      %s port %u%s: nbd-server %s, agent %s\n", st.host, st.port,
+	       st.tls_cert[0] ? " (TLS)" : "",
+	       st.fenced ? "stopped (failed over)" : nbd_server_pid(name) ? "running" : "DOWN",
+	       pidfile_alive(pidfile) ? "running" : "down");
+}
+
+static int show_one(const char *name, void *arg)
+{
+	struct show_ctx *ctx = arg;
+	struct colo_device d;
+	char a[32], b[32];
+
+	if (ctx->only && strcmp(ctx->only, name))
+		return 0;
+	if (colo_device_status(name, &d, !ctx->only)) {
+		if (ctx->only)
+			ctx->failed = 1;
+		return 0;
+	}
+	if (ctx->json) {
+		printf("%s{", ctx->count ? ",\n  " : "\n  ");
+		print_json_string("name", name, 1);
+	}
+	ctx->count++;
+	switch (d.kind) {
+	case COLO_KIND_SECONDARY:
+		if (ctx->json) {
+			print_json_string("target", COLO_SECONDARY_TARGET, 1);
+			print_json_string("state", d.sec.state, 1);
+			printf("\"epoch\": %" PRIu64 ", \"buffered\": %" PRIu64 ", \"capacity\": %"
+			       PRIu64 ", \"merged\": %" PRIu64 ", \"to_merge\": %" PRIu64
+			       ", \"copies\": %" PRIu64 ", \"secondary_writes\": %" PRIu64 ", ",
+			       d.sec.epoch, d.sec.buffered, d.sec.capacity, d.sec.merged,
+			       d.sec.to_merge, d.sec.copies, d.sec.secondary_writes);
+			show_tool_state(name, 1);
+			print_json_string("error", d.sec.error, 0);
+			break;
+		}
+		printf("%s: colo-secondary, %s, epoch %" PRIu64 "\n", name, d.sec.state,
+		       d.sec.epoch);
+		printf("  buffer      %" PRIu64 "/%" PRIu64 " chunks (%u%%)\n", d.sec.buffered,
+		       d.sec.capacity, percent(d.sec.buffered, d.sec.capacity));
+		if (d.sec.to_merge)
+			printf("  merge       %" PRIu64 "/%" PRIu64 " chunks (%u%%)\n", d.sec.merged,
+			       d.sec.to_merge, percent(d.sec.merged, d.sec.to_merge));
+		printf("  writes      %" PRIu64 " primary chunks saved, %" PRIu64
+		       " secondary writes buffered\n", d.sec.copies, d.sec.secondary_writes);
+		show_tool_state(name, 0);
+		printf("  error       %s\n", d.sec.error);
+		break;
+	case COLO_KIND_INGRESS:
+		if (ctx->json) {
+			print_json_string("target", COLO_INGRESS_TARGET, 1);
+			print_json_string("state", d.ing.state, 1);
+			printf("\"writes\": %" PRIu64 ", \"refused\": %" PRIu64, d.ing.writes,
+			       d.ing.refused);
+			break;
+		}
+		printf("%s: colo-ingress, %s, %" PRIu64 " primary writes, %" PRIu64 " refused\n",
+		       name, d.ing.state, d.ing.writes, d.ing.refused);
+		break;
+	case COLO_KIND_PRIMARY:
+		if (ctx->json) {
+			print_json_string("target", COLO_PRIMARY_TARGET, 1);
+			print_json_string("state", d.pri.state, 1);
+			print_json_string("mode", d.pri.mode, 1);
+			printf("\"in_sync\": %" PRIu64 ", \"regions\": %" PRIu64 ", \"copied\": %"
+			       PRIu64 ", \"forwarded\": %" PRIu64 ", \"forwarding\": %" PRIu64
+			       ", \"bytes_in_flight\": %" PRIu64 ", \"peak_bytes\": %" PRIu64
+			       ", \"remote_errors\": %" PRIu64 ", ", d.pri.in_sync, d.pri.regions,
+			       d.pri.copied, d.pri.forwarded, d.pri.forwarding,
+			       d.pri.bytes_in_flight, d.pri.peak_bytes, d.pri.remote_errors);
+			show_tool_state(name, 1);
+			print_json_string("error", d.pri.error, 0);
+			break;
+		}
+		format_bytes(d.pri.bytes_in_flight, a, sizeof(a));
+		format_bytes(d.pri.peak_bytes, b, sizeof(b));
+		printf("%s: colo-primary, %s (%s)\n", name, d.pri.state, d.pri.mode);
+		printf("  sync        %" PRIu64 "/%" PRIu64 " regions in sync (%u%%), %" PRIu64
+		       " copied\n", d.pri.in_sync, d.pri.regions,
+		       percent(d.pri.in_sync, d.pri.regions), d.pri.copied);
+		printf("  forwarded   %" PRIu64 " writes; in flight %" PRIu64 " (%s), peak %s\n",
+		       d.pri.forwarded, d.pri.forwarding, a, b);
+		show_tool_state(name, 0);
+		printf("  error       %s, %" PRIu64 " remote errors\n", d.pri.error,
+		       d.pri.remote_errors);
+		break;
+	case COLO_KIND_NONE:
+		break;
+	}
+	if (ctx->json)
+		printf("}");
+	return 0;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	struct show_ctx ctx = { 0 };
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			ctx.json = 1;
+		else if (argv[i][0] == '-')
+			return usage_error("status", "unknown option '%s'", argv[i]);
+		else if (ctx.only)
+			return usage_error("status", "at most one NAME");
+		else
+			ctx.only = argv[i];
+	}
+	if (ctx.only && !dm_exists(ctx.only)) {
+		errorf("%s: no such device", ctx.only);
+		return EXIT_FAILED;
+	}
+	if (ctx.json)
+		printf("[");
+	if (dm_for_each(show_one, &ctx) < 0) {
+		errorf("cannot list device-mapper devices: %s", dm_error());
+		return EXIT_FAILED;
+	}
+	if (ctx.json)
+		printf("%s]\n", ctx.count ? "\n" : "");
+	else if (!ctx.count && !ctx.failed)
+		printf("no dm-colo devices\n");
+	return ctx.failed ? EXIT_FAILED : EXIT_OK;
+}
+
+/* One progress line; on a terminal it redraws itself. */
+static void progress(const char *name, const char *what, uint64_t done, uint64_t total,
+		     long long elapsed_ms, int tty)
+{
+	char bar[41];
+	unsigned int p = percent(done, total), fill = p * 40 / 100, i;
+
+	for (i = 0; i < 40; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[40] = '\0';
+	printf("%s%s: %s [%s] %3u%% %" PRIu64 "/%" PRIu64 " %lld.%llds%s", tty ? "\r" : "", name,
+	       what, bar, p, done, total, elapsed_ms / 1000, elapsed_ms % 1000 / 100,
+	       tty ? "" : "\n");
+	fflush(stdout);
+}
+
+int follow_progress(const char *name, int quiet)
+{
+	long long t0 = now_ms(), last = -1000000;
+	int tty = isatty(1), r = EXIT_OK;
+	struct colo_device d;
+
+	for (;;) {
+		long long t = now_ms();
+		int report = tty || t - last >= 2000;
+
+		if (colo_device_status(name, &d, 0))
+			return EXIT_FAILED;
+		if (d.kind == COLO_KIND_PRIMARY) {
+			if (!strcmp(d.pri.state, COLO_ST_SYNCING)) {
+				if (report && !quiet) {
+					progress(name, "sync", d.pri.in_sync, d.pri.regions, t - t0, tty);
+					last = t;
+				}
+			} else {
+				if (!quiet)
+					progress(name, "sync", d.pri.in_sync, d.pri.regions, t - t0, tty);
+				if (strcmp(d.pri.state, COLO_ST_REPLICATING)) {
+					errorf("%s is %s (%s), not replicating", name, d.pri.state,
+					       d.pri.error);
+					r = EXIT_STATE;
+				}
+				break;
+			}
+		} else if (d.kind == COLO_KIND_SECONDARY) {
+			if (!strcmp(d.sec.state, COLO_ST_MERGING) && strcmp(d.sec.error, "merge_failed")) {
+				if (report && !quiet) {
+					progress(name, "merge", d.sec.merged, d.sec.to_merge, t - t0, tty);
+					last = t;
+				}
+			} else {
+				if (!quiet && d.sec.to_merge)
+					progress(name, "merge", d.sec.merged, d.sec.to_merge, t - t0, tty);
+				if (!strcmp(d.sec.state, COLO_ST_MERGING)) {
+					errorf("%s: the merge failed (%s): retry with dmcoloctl failover %s",
+					       name, d.sec.error, name);
+					r = EXIT_FAILED;
+				} else if (strcmp(d.sec.state, COLO_ST_STANDALONE) && !quiet) {
+					printf("%s is %s: nothing to follow\n", name, d.sec.state);
+				}
+				break;
+			}
+		} else {
+			errorf("%s: nothing to follow on a colo-ingress", name);
+			return EXIT_USAGE;
+		}
+		sleep_ms(200);
+	}
+	if (tty && !quiet)
+		printf("\n");
+	return r;
+}
+
+int cmd_watch(int argc, char **argv)
+{
+	struct colo_device d;
+
+	if (argc != 2 || argv[1][0] == '-')
+		return usage_error("watch", "want exactly one NAME");
+	if (colo_device_status(argv[1], &d, 0))
+		return EXIT_FAILED;
+	if (d.kind == COLO_KIND_PRIMARY && strcmp(d.pri.state, COLO_ST_SYNCING) &&
+	    strcmp(d.pri.state, COLO_ST_REPLICATING)) {
+		printf("%s is %s: nothing to follow\n", argv[1], d.pri.state);
+		return EXIT_OK;
+	}
+	return follow_progress(argv[1], 0);
+}
