@@ -62,7 +62,7 @@ brd_setup 3 32
 random_file $T/initial $((32 * MiB))
 write_direct $LOCAL 0 $T/initial	# the primary's disk before replication
 
-ktap_plan 39
+ktap_plan 47
 ktap_check "two namespaces, veth, IPv6 link-local" pair_net
 
 # --- bad input: usage 2, failed 1, peer 3, state 4
@@ -92,13 +92,15 @@ ktap_check "secondary create" sec secondary create s --disk $SDISK --buffer $SBU
 	--listen "$SEC_LISTEN"
 ktap_check "primary create (free /dev/nbdX, timeout 5 s)" \
 	pri primary create p --disk $LOCAL --secondary "$SEC_ADDR" --export s --timeout 5
-ktap_check "checkpoint before start: exit 4" exit_is 4 "not started" pri checkpoint p
+ktap_check "checkpoint before start: exit 4" exit_is 4 "idle, not replicating" pri checkpoint p
 ktap_check "start on the secondary is refused: exit 2" exit_is 2 "start the pair from the primary" \
 	sec start s
+ktap_check "start p --no-wait: the sync runs" pri start p --no-wait
+ktap_check "watch p: follows the sync to its end" pri watch p
 pri start p > $T/start.out 2>&1
 rc=$?
 sed 's/^/# /' $T/start.out | tail -n 4
-ktap_check "start p: sync, barrier, secondary started" test $rc = 0
+ktap_check "start p again: barrier, secondary started" test $rc = 0
 started() { [ "$(state_of pri p)" = replicating ] && [ "$(state_of sec s)" = running ]; }
 ktap_check "primary replicating, secondary running (status --json)" started
 ktap_check "the initial sync copied the whole primary disk" same_bytes $SDISK 0 $T/initial
@@ -144,6 +146,21 @@ ktap_check "a skipped epoch is refused" \
 	grep -q "^ERR epoch mismatch" <<< "$(agent_raw col-pri fe80::2%veth-pri "CHECKPOINT s $((epoch + 2))")"
 ktap_check "a caller without an NBD connection is refused" \
 	grep -q "^ERR refused" <<< "$(agent_raw col-sec fe80::2%veth-sec "STATUS s")"
+
+# --- the link breaks and comes back: resync reconnects and catches up
+random_file $T/during 65536
+link_break() {
+	ip -n col-pri link set veth-pri down &&
+		write_direct /dev/mapper/p $((2 * MiB)) $T/during &&
+		colo_wait_state p degraded 60
+}
+ktap_check "link down, a write: the primary degrades after the NBD timeout" link_break
+ktap_check "checkpoint while degraded: exit 4" exit_is 4 "degraded, not replicating" pri checkpoint p
+relink() { pair_link_up && pri resync p; }
+ktap_check "link up; dmcoloctl resync: new NBD device, reload, resync" relink
+ktap_check "watch p: replicating again" pri watch p
+ktap_check "two-node checkpoint after the resync" pri checkpoint p
+ktap_check "primary disk = secondary disk = secondary view" three_way_same $LOCAL $SDISK /dev/mapper/s
 
 # --- the last checkpoint image, then writes that failover must sort out
 read_direct $LOCAL 0 $((32 * MiB)) > $T/image

@@ -10,6 +10,7 @@ static const char *const verbs[] = {
 	[AGENT_STATUS] = "STATUS",
 	[AGENT_START] = "START",
 	[AGENT_CHECKPOINT] = "CHECKPOINT",
+	[AGENT_DROP] = "DROP",
 };
 
 static int valid_name(const char *s)

@@ -82,6 +82,10 @@ static void handle(const char *name, const struct agent_request *req, struct age
 	switch (req->verb) {
 	case AGENT_STATUS:
 		break;
+	case AGENT_DROP:
+		nbd_server_drop_connections(name);
+		agent_log("dropped the NBD connections of %s", name);
+		break;
 	case AGENT_START:
 		if (!strcmp(st.state, COLO_ST_RUNNING))
 			break;

@@ -10,12 +10,17 @@
  *   STATUS <name>                 OK <state> <epoch>
  *   START <name>                  OK <state> <epoch>
  *   CHECKPOINT <name> <epoch>     OK <state> <epoch> applied|already <ms>
+ *   DROP <name>                   OK <state> <epoch>
  *   (any)                         ERR <one line>
  *
  * CHECKPOINT E asks for the checkpoint that makes the secondary's epoch E:
  * applied when its epoch was E - 1, "already" when it is E (a retry whose
  * first reply was lost), an error otherwise. So a retried checkpoint is never
  * applied twice, and a skipped one is noticed.
+ *
+ * DROP kills the NBD server's connections (it keeps listening): before the
+ * primary reconnects after a broken link, so that no stale connection can
+ * still apply writes queued before the break over what the resync copies.
  *
  * The agent answers only peers that hold an NBD connection to this
  * secondary's export (with TLS, they authenticated with a client
@@ -27,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum agent_verb { AGENT_STATUS, AGENT_START, AGENT_CHECKPOINT };
+enum agent_verb { AGENT_STATUS, AGENT_START, AGENT_CHECKPOINT, AGENT_DROP };
 
 struct agent_request {
 	enum agent_verb verb;

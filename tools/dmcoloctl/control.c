@@ -203,6 +203,8 @@ int cmd_resync(int argc, char **argv)
 	unsigned int lbs;
 	int full = 0, r;
 	const struct flag flags[] = { { "--full", &full }, { NULL } };
+	struct agent_request drop = { .verb = AGENT_DROP };
+	struct agent_reply rep;
 	struct colo_device dev;
 	struct node_state st;
 	const char *name;
@@ -223,32 +225,47 @@ int cmd_resync(int argc, char **argv)
 	}
 	if (load_state(name, &st))
 		return EXIT_FAILED;
-	if (!nbd_client_connected(st.nbd_dev)) {
-		/* The link broke: a new /dev/nbdX, swapped in by a table reload. */
-		snprintf(old, sizeof(old), "%s", st.nbd_dev);
-		if (nbd_free_device(st.nbd_dev, err, sizeof(err))) {
-			errorf("%s", err);
-			return EXIT_FAILED;
-		}
-		if (nbd_client_connect(st.nbd_dev, &st, err, sizeof(err))) {
-			errorf("secondary %s port %u: %s", st.host, st.port, err);
-			return EXIT_PEER;
-		}
-		if (dm_table(name, type, sizeof(type), table, sizeof(table)) ||
-		    table_with_remote(table, st.nbd_dev, params, sizeof(params)) ||
-		    blockdev_info(st.disk, &bytes, &lbs, err, sizeof(err)) ||
-		    dm_reload(name, bytes >> 9, COLO_PRIMARY_TARGET, params)) {
-			errorf("%s: swapping in %s: %s", name, st.nbd_dev, dm_error());
-			nbd_client_disconnect(st.nbd_dev);
-			return EXIT_FAILED;
-		}
-		nbd_client_disconnect(old);
-		if (state_save(name, &st)) {
-			errorf("cannot save %s's state", name);
-			return EXIT_FAILED;
-		}
-		printf("%s: reconnected to %s port %u on %s\n", name, st.host, st.port, st.nbd_dev);
+	/*
+	 * A new link, whatever the old one looks like: after a timeout the
+	 * kernel has shut the old socket down while nbd-client -L may still
+	 * sit on the device. First the secondary drops its stale connections
+	 * (one may still hold writes queued before the break); the agent
+	 * refuses DROP when no connection from here is left, which means
+	 * there is nothing to drop. Then a new /dev/nbdX, swapped in by a
+	 * table reload, and the old one disconnected.
+	 */
+	snprintf(drop.name, sizeof(drop.name), "%s", st.export_name);
+	if (agent_call(st.host, st.control_port, &drop, &rep, AGENT_TIMEOUT_MS, err, sizeof(err))) {
+		errorf("secondary: %s", err);
+		return EXIT_PEER;
 	}
+	if (!rep.ok && !strstr(rep.error, "no NBD connection")) {
+		errorf("secondary: %s", rep.error);
+		return EXIT_FAILED;
+	}
+	snprintf(old, sizeof(old), "%s", st.nbd_dev);
+	if (nbd_free_device(st.nbd_dev, err, sizeof(err))) {
+		errorf("%s", err);
+		return EXIT_FAILED;
+	}
+	if (nbd_client_connect(st.nbd_dev, &st, err, sizeof(err))) {
+		errorf("secondary %s port %u: %s", st.host, st.port, err);
+		return EXIT_PEER;
+	}
+	if (dm_table(name, type, sizeof(type), table, sizeof(table)) ||
+	    table_with_remote(table, st.nbd_dev, params, sizeof(params)) ||
+	    blockdev_info(st.disk, &bytes, &lbs, err, sizeof(err)) ||
+	    dm_reload(name, bytes >> 9, COLO_PRIMARY_TARGET, params)) {
+		errorf("%s: swapping in %s: %s", name, st.nbd_dev, dm_error());
+		nbd_client_disconnect(st.nbd_dev);
+		return EXIT_FAILED;
+	}
+	nbd_client_disconnect(old);
+	if (state_save(name, &st)) {
+		errorf("cannot save %s's state", name);
+		return EXIT_FAILED;
+	}
+	printf("%s: reconnected to %s port %u on %s\n", name, st.host, st.port, st.nbd_dev);
 	if (message(name, full ? COLO_MSG_RESYNC_FULL : COLO_MSG_RESYNC))
 		return EXIT_FAILED;
 	printf("%s: resync started%s; follow it with `dmcoloctl watch %s`\n", name,
@@ -329,6 +346,11 @@ int cmd_checkpoint(int argc, char **argv)
 		errorf("%s is not a primary: the two-node checkpoint runs there (--local for "
 		       "this node's message only)", name);
 		return EXIT_USAGE;
+	}
+	if (strcmp(dev.pri.state, COLO_ST_REPLICATING)) {
+		errorf("%s is %s, not replicating: no checkpoint%s", name, dev.pri.state,
+		       !strcmp(dev.pri.state, COLO_ST_DEGRADED) ? " (dmcoloctl resync)" : "");
+		return EXIT_STATE;
 	}
 	if (load_state(name, &st))
 		return EXIT_FAILED;

@@ -77,7 +77,7 @@ static const struct command commands[] = {
 	{ "stop", "NAME", "end replication on this node (the device stays usable)", "",
 	  cmd_stop },
 	{ "resync", "NAME [--full]",
-	  "primary, degraded: reconnect the NBD link if it is down, copy what differs",
+	  "primary, degraded: reconnect the NBD link, copy what differs",
 	  "  --full              copy every region (the secondary disk was replaced\n"
 	  "                      or its node crashed)\n",
 	  cmd_resync },

@@ -132,9 +132,14 @@ int nbd_server_start(const char *name, const struct node_state *st, char *err, s
 	return -1;
 }
 
-/* The children of pid (nbd-server forks one per connection). */
-static void kill_children(int pid, int sig)
+/*
+ * Signal the children of pid (nbd-server forks one per connection); returns
+ * how many there were.
+ */
+static int kill_children(int pid, int sig)
 {
+	int n = 0;
+
 	char path[64], line[256];
 	struct dirent *d;
 	DIR *proc = opendir("/proc");
@@ -142,7 +147,7 @@ static void kill_children(int pid, int sig)
 	FILE *f;
 
 	if (!proc)
-		return;
+		return 0;
 	while ((d = readdir(proc))) {
 		child = atoi(d->d_name);
 		if (child <= 0)
@@ -154,12 +159,24 @@ static void kill_children(int pid, int sig)
 		if (fgets(line, sizeof(line), f)) {
 			char *p = strrchr(line, ')');
 
-			if (p && sscanf(p + 2, "%*c %d", &ppid) == 1 && ppid == pid)
+			/* A zombie child is gone already: it only waits to be reaped. */
+			if (p && p[2] != 'Z' && sscanf(p + 2, "%*c %d", &ppid) == 1 && ppid == pid) {
 				kill(child, sig);
+				n++;
+			}
 		}
 		fclose(f);
 	}
 	closedir(proc);
+	return n;
+}
+
+void nbd_server_drop_connections(const char *name)
+{
+	int pid = nbd_server_pid(name), i;
+
+	for (i = 0; pid && i < 50 && kill_children(pid, SIGKILL); i++)
+		sleep_ms(100);
 }
 
 void nbd_server_stop(const char *name)

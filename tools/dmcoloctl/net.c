@@ -14,6 +14,7 @@
 #include "net.h"
 
 #define TCP_ESTABLISHED_STATE 0x01
+#define TCP_CLOSE_WAIT_STATE 0x08
 #define TCP_LISTEN_STATE 0x0A
 
 static struct addrinfo *resolve(const char *host, unsigned int port, int passive)
@@ -222,7 +223,8 @@ static int tcp_scan(unsigned int port, unsigned int want_state, const unsigned c
 		while (!found && fgets(line, sizeof(line), f)) {
 			if (tcp_table_line(line, local, &lport, remote, &rport, &state))
 				continue;
-			found = lport == port && state == want_state &&
+			found = lport == port && (state == want_state ||
+				(want_state == TCP_ESTABLISHED_STATE && state == TCP_CLOSE_WAIT_STATE)) &&
 				(!peer || !memcmp(remote, peer, 16));
 		}
 		fclose(f);

@@ -16,7 +16,10 @@ int net_read_line(int fd, char *buf, size_t len, int timeout_ms);
 
 /* Is there a TCP socket listening on local port (this network namespace)? */
 int tcp_port_listening(unsigned int port);
-/* Is there an established TCP connection from peer to local port? */
+/*
+ * Is there a TCP connection from peer to local port, established (or
+ * closed by the peer but not yet by us: its data may still be read)?
+ */
 int tcp_peer_connected(unsigned int local_port, const struct sockaddr_storage *peer);
 
 /*

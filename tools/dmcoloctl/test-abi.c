@@ -90,6 +90,8 @@ static void agent_cases(void)
 	      !strcmp(req.name, "vm0") && req.epoch == 42, "request", "CHECKPOINT vm0 42");
 	check(!agent_parse_request("STATUS vm0", &req) && req.verb == AGENT_STATUS,
 	      "request", "STATUS vm0");
+	check(!agent_parse_request("DROP vm0", &req) && req.verb == AGENT_DROP,
+	      "request", "DROP vm0");
 	for (i = 0; i < sizeof(bad_req) / sizeof(bad_req[0]); i++)
 		check(agent_parse_request(bad_req[i], &req) == -1, "request refused", bad_req[i]);
 
