@@ -50,10 +50,19 @@ exit_is() {
 }
 json_field() { sed -n "s/.*\"$2\": \"\{0,1\}\([^\",]*\).*/\1/p" <<< "$1"; }
 state_of() { json_field "$($1 status "$2" --json)" state; }
-# agent_raw NS ADDR LINE: one request to the agent, its reply line.
+# agent_raw NS ADDR SRC_PORT LINE: one request to the agent from SRC_PORT,
+# its reply line.
 agent_raw() {
-	ip netns exec "$1" bash -c 'exec 3<> "/dev/tcp/$0/10810" && echo "$1" >&3 && head -n 1 <&3' \
-		"$2" "$3"
+	ip netns exec "$1" /usr/bin/python3 - "$2" "$3" "$4" <<-'PY'
+	import socket, sys
+	host, src, line = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+	addr = socket.getaddrinfo(host, 10810, socket.AF_INET6, socket.SOCK_STREAM)[0][4]
+	s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+	s.bind(("::", src))
+	s.connect(addr)
+	s.sendall((line + "\n").encode())
+	print(s.makefile().readline().strip())
+	PY
 }
 
 rm -rf $T /run/dmcolo
@@ -62,7 +71,7 @@ brd_setup 3 32
 random_file $T/initial $((32 * MiB))
 write_direct $LOCAL 0 $T/initial	# the primary's disk before replication
 
-ktap_plan 47
+ktap_plan 49
 ktap_check "two namespaces, veth, IPv6 link-local" pair_net
 
 # --- bad input: usage 2, failed 1, peer 3, state 4
@@ -139,13 +148,24 @@ ktap_check "qemu-io on the secondary view reads the primary's patterns" qemu_sec
 # --- the agent's rules
 epoch=$(json_field "$(sec status s --json)" epoch)
 ktap_check "a retried checkpoint (same epoch) is answered 'already'" \
-	grep -q "^OK running $epoch already" <<< "$(agent_raw col-pri fe80::2%veth-pri "CHECKPOINT s $epoch")"
+	grep -q "^OK running $epoch already" <<< "$(agent_raw col-pri fe80::2%veth-pri 700 "CHECKPOINT s $epoch")"
 ktap_check "... and not applied: the secondary epoch is unchanged" \
 	test "$(json_field "$(sec status s --json)" epoch)" = "$epoch"
 ktap_check "a skipped epoch is refused" \
-	grep -q "^ERR epoch mismatch" <<< "$(agent_raw col-pri fe80::2%veth-pri "CHECKPOINT s $((epoch + 2))")"
+	grep -q "^ERR state: epoch mismatch" <<< "$(agent_raw col-pri fe80::2%veth-pri 700 "CHECKPOINT s $((epoch + 2))")"
 ktap_check "a caller without an NBD connection is refused" \
-	grep -q "^ERR refused" <<< "$(agent_raw col-sec fe80::2%veth-sec "STATUS s")"
+	grep -q "^ERR refused" <<< "$(agent_raw col-sec fe80::2%veth-sec 700 "STATUS s")"
+ktap_check "a caller from an unprivileged source port is refused" \
+	grep -q "^ERR refused" <<< "$(agent_raw col-pri fe80::2%veth-pri 40000 "STATUS s")"
+# A checkpoint made behind the primary's back (--local on the secondary):
+# the primary's next checkpoint must not take the secondary's "already" for
+# its own retry, but make one more.
+behind_back() {
+	sec checkpoint s --local > /dev/null && pri checkpoint p > $T/cp.out &&
+		grep -q "checkpoint epoch $((epoch + 2)):" $T/cp.out &&
+		test "$(json_field "$(sec status s --json)" epoch)" = $((epoch + 2))
+}
+ktap_check "a stale epoch on the primary: its checkpoint applies a new one" behind_back
 
 # --- the link breaks and comes back: resync reconnects and catches up
 random_file $T/during 65536

@@ -22,10 +22,11 @@ int agent_parse_request(const char *line, struct agent_request *req)
 {
 	char verb[16], name[128], extra[2];
 	unsigned int i;
-	int n;
+	int n, after_name = -1;
 
 	memset(req, 0, sizeof(*req));
-	n = sscanf(line, "%15s %127s %" SCNu64 " %1s", verb, name, &req->epoch, extra);
+	n = sscanf(line, "%15s %127s%n %" SCNu64 " %1s", verb, name, &after_name, &req->epoch,
+		   extra);
 	if (n < 2 || !valid_name(name))
 		return -1;
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
@@ -38,7 +39,7 @@ int agent_parse_request(const char *line, struct agent_request *req)
 		return -1;
 	/* An epoch must be a plain number: no sign, nothing after it. */
 	if (n == 3) {
-		const char *p = strstr(line, name) + strlen(name);
+		const char *p = line + after_name;
 
 		while (*p == ' ')
 			p++;

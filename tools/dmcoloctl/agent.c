@@ -83,7 +83,11 @@ static void handle(const char *name, const struct agent_request *req, struct age
 	case AGENT_STATUS:
 		break;
 	case AGENT_DROP:
-		nbd_server_drop_connections(name);
+		if (nbd_server_drop_connections(name)) {
+			snprintf(rep->error, sizeof(rep->error),
+				 "NBD connections of %s survive SIGKILL (stuck in I/O?)", name);
+			return;
+		}
 		agent_log("dropped the NBD connections of %s", name);
 		break;
 	case AGENT_START:
@@ -91,7 +95,8 @@ static void handle(const char *name, const struct agent_request *req, struct age
 			break;
 		if (strcmp(st.state, COLO_ST_IDLE)) {
 			snprintf(rep->error, sizeof(rep->error),
-				 "secondary %s is %s, not idle: cannot start", name, st.state);
+				 AGENT_STATE_ERROR "secondary %s is %s, not idle: cannot start", name,
+				 st.state);
 			return;
 		}
 		if (dm_message(name, COLO_MSG_START)) {
@@ -114,13 +119,13 @@ static void handle(const char *name, const struct agent_request *req, struct age
 		}
 		if (st.epoch + 1 != req->epoch) {
 			snprintf(rep->error, sizeof(rep->error),
-				 "epoch mismatch: secondary %s is at epoch %" PRIu64
+				 AGENT_STATE_ERROR "epoch mismatch: secondary %s is at epoch %" PRIu64
 				 ", the checkpoint asks for %" PRIu64, name, st.epoch, req->epoch);
 			return;
 		}
 		if (strcmp(st.state, COLO_ST_RUNNING)) {
 			snprintf(rep->error, sizeof(rep->error),
-				 "secondary %s is %s, not running%s", name, st.state,
+				 AGENT_STATE_ERROR "secondary %s is %s, not running%s", name, st.state,
 				 !strcmp(st.state, COLO_ST_BROKEN) ? " (buffer broken: fail over)" : "");
 			return;
 		}
@@ -141,22 +146,30 @@ static void handle(const char *name, const struct agent_request *req, struct age
 	rep->epoch = st.epoch;
 }
 
-/* Serve one connection: one request line, one reply line. */
+/*
+ * Serve one connection: one request line, one reply line. Callers must come
+ * from a source port below 1024 (root on their host), and for everything
+ * but DROP hold an NBD connection to this export from the same address.
+ */
 static void serve(int fd, const char *name, const struct node_state *ns,
 		  const struct sockaddr_storage *peer)
 {
-	struct agent_request req;
+	struct agent_request req = { 0 };
 	struct agent_reply rep = { 0 };
 	char line[512];
 
-	if (net_read_line(fd, line, sizeof(line), 5000))
+	if (net_port(peer) >= 1024) {
+		snprintf(rep.error, sizeof(rep.error),
+			 "refused: requests come from a source port below 1024 (root)");
+		agent_log("refused a request from unprivileged port %u", net_port(peer));
+	} else if (net_read_line(fd, line, sizeof(line), 2000)) {
 		return;
-	if (!tcp_peer_connected(ns->port, peer)) {
+	} else if (agent_parse_request(line, &req)) {
+		snprintf(rep.error, sizeof(rep.error), "malformed request");
+	} else if (req.verb != AGENT_DROP && !tcp_peer_connected(ns->port, peer)) {
 		snprintf(rep.error, sizeof(rep.error),
 			 "refused: the caller holds no NBD connection to export %s", name);
 		agent_log("refused a request from a peer without an NBD connection");
-	} else if (agent_parse_request(line, &req)) {
-		snprintf(rep.error, sizeof(rep.error), "malformed request");
 	} else {
 		handle(name, &req, &rep);
 		if (!rep.ok)
@@ -238,7 +251,7 @@ int agent_call(const char *host, unsigned int port, const struct agent_request *
 	const char *why;
 	int fd;
 
-	fd = net_connect(host, port, 5000, &why);
+	fd = net_connect(host, port, 5000, 1, &why);
 	if (fd < 0) {
 		snprintf(err, err_len, "the agent at %s port %u %s", host, port, why);
 		return -1;

@@ -13,6 +13,9 @@
  *   DROP <name>                   OK <state> <epoch>
  *   (any)                         ERR <one line>
  *
+ * An ERR line that starts with "state: " means the secondary is not in a
+ * state that allows the request (dmcoloctl exits 4 for it).
+ *
  * CHECKPOINT E asks for the checkpoint that makes the secondary's epoch E:
  * applied when its epoch was E - 1, "already" when it is E (a retry whose
  * first reply was lost), an error otherwise. So a retried checkpoint is never
@@ -22,15 +25,20 @@
  * primary reconnects after a broken link, so that no stale connection can
  * still apply writes queued before the break over what the resync copies.
  *
- * The agent answers only peers that hold an NBD connection to this
- * secondary's export (with TLS, they authenticated with a client
- * certificate), and also restarts the NBD server if it dies, until failover.
+ * The agent answers only callers from a source port below 1024 (root on
+ * their host) that, except for DROP, hold an NBD connection to this export
+ * from the same address. That is not cryptographic authentication: the
+ * channel belongs on a dedicated replication network (dmcoloctl(8),
+ * SECURITY). The agent also restarts the NBD server if it dies, until
+ * failover.
  */
 #ifndef DMCOLOCTL_AGENT_H
 #define DMCOLOCTL_AGENT_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#define AGENT_STATE_ERROR "state: "
 
 enum agent_verb { AGENT_STATUS, AGENT_START, AGENT_CHECKPOINT, AGENT_DROP };
 

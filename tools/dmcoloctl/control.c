@@ -57,6 +57,11 @@ static int message(const char *name, const char *msg)
 	return 0;
 }
 
+static int agent_state_error(const struct agent_reply *rep)
+{
+	return !strncmp(rep->error, AGENT_STATE_ERROR, strlen(AGENT_STATE_ERROR));
+}
+
 static int agent(const struct node_state *st, enum agent_verb verb, uint64_t epoch,
 		 struct agent_reply *rep)
 {
@@ -71,7 +76,17 @@ static int agent(const struct node_state *st, enum agent_verb verb, uint64_t epo
 	}
 	if (!rep->ok) {
 		errorf("secondary: %s", rep->error);
-		return EXIT_FAILED;
+		return agent_state_error(rep) ? EXIT_STATE : EXIT_FAILED;
+	}
+	return 0;
+}
+
+/* Hold NAME's lock until exit: one dmcoloctl command per pair at a time. */
+static int lock_pair(const char *name)
+{
+	if (state_lock(name) < 0) {
+		errorf("cannot lock %s/%s", run_dir(), name);
+		return -1;
 	}
 	return 0;
 }
@@ -89,8 +104,22 @@ static int start_primary(const char *name, struct node_state *st, int full, int 
 	if (colo_device_status(name, &dev, 0))
 		return EXIT_FAILED;
 	if (!strcmp(rep.state, COLO_ST_RUNNING) && !strcmp(dev.pri.state, COLO_ST_REPLICATING)) {
+		/* A start whose reply was lost: take the secondary's epoch now. */
+		if (!st->epoch_known) {
+			st->epoch = rep.epoch;
+			st->epoch_known = 1;
+			if (state_save(name, st)) {
+				errorf("cannot save %s's epoch", name);
+				return EXIT_FAILED;
+			}
+		}
 		printf("%s: already running (secondary epoch %" PRIu64 ")\n", name, rep.epoch);
 		return EXIT_OK;
+	}
+	if (full && strcmp(dev.pri.state, COLO_ST_IDLE)) {
+		errorf("%s is %s: --full applies to a start from idle (dmcoloctl resync --full "
+		       "when degraded)", name, dev.pri.state);
+		return EXIT_STATE;
 	}
 	if (strcmp(rep.state, COLO_ST_IDLE)) {
 		errorf("secondary %s is %s: it must be idle while the primary syncs",
@@ -160,7 +189,7 @@ int cmd_start(int argc, char **argv)
 		       "stays idle during the initial sync); --local sends start here only", name);
 		return EXIT_USAGE;
 	}
-	if (load_state(name, &st))
+	if (load_state(name, &st) || lock_pair(name))
 		return EXIT_FAILED;
 	return start_primary(name, &st, full, no_wait);
 }
@@ -223,7 +252,7 @@ int cmd_resync(int argc, char **argv)
 		       !strcmp(dev.pri.state, COLO_ST_IDLE) ? ": dmcoloctl start" : "");
 		return EXIT_STATE;
 	}
-	if (load_state(name, &st))
+	if (load_state(name, &st) || lock_pair(name))
 		return EXIT_FAILED;
 	/*
 	 * A new link, whatever the old one looks like: after a timeout the
@@ -318,7 +347,7 @@ int cmd_failover(int argc, char **argv)
 
 int cmd_checkpoint(int argc, char **argv)
 {
-	int local = 0, r, tries;
+	int local = 0, r, tries, stale = 0;
 	const struct flag flags[] = { { "--local", &local }, { NULL } };
 	struct colo_device dev;
 	struct agent_reply rep;
@@ -352,6 +381,9 @@ int cmd_checkpoint(int argc, char **argv)
 		       !strcmp(dev.pri.state, COLO_ST_DEGRADED) ? " (dmcoloctl resync)" : "");
 		return EXIT_STATE;
 	}
+	if (load_state(name, &st) || lock_pair(name))
+		return EXIT_FAILED;
+	/* Another command may have moved the epoch while we waited. */
 	if (load_state(name, &st))
 		return EXIT_FAILED;
 	if (!st.epoch_known) {
@@ -368,8 +400,22 @@ int cmd_checkpoint(int argc, char **argv)
 	snprintf(req.name, sizeof(req.name), "%s", st.export_name);
 	for (tries = 1;; tries++) {
 		if (!agent_call(st.host, st.control_port, &req, &rep, AGENT_TIMEOUT_MS, err,
-				sizeof(err)))
+				sizeof(err))) {
+			/*
+			 * "already" is a retry's answer only when this run sent
+			 * the request before. On the first try it means the
+			 * saved epoch is stale (a run that lost every reply, a
+			 * --local checkpoint there): the buffer was dropped
+			 * before this barrier, so ask for one more checkpoint.
+			 */
+			if (rep.ok && !rep.applied && tries == 1 && !stale) {
+				stale = 1;
+				req.epoch = rep.epoch + 1;
+				tries = 0;
+				continue;
+			}
 			break;
+		}
 		if (tries == CHECKPOINT_TRIES) {
 			errorf("secondary: %s (tried %d times; epoch %" PRIu64 " not confirmed)", err,
 			       tries, req.epoch);
@@ -380,7 +426,7 @@ int cmd_checkpoint(int argc, char **argv)
 	t2 = now_ms();
 	if (!rep.ok) {
 		errorf("secondary: %s", rep.error);
-		return EXIT_FAILED;
+		return agent_state_error(&rep) ? EXIT_STATE : EXIT_FAILED;
 	}
 	st.epoch = rep.epoch;
 	if (state_save(name, &st)) {

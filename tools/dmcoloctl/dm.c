@@ -208,6 +208,20 @@ int dm_table(const char *name, char *type, size_t type_len, char *params, size_t
 	return first_target(DM_DEVICE_TABLE, name, type, type_len, params, params_len);
 }
 
+int dm_open_count(const char *name)
+{
+	struct dm_task *dmt = task(DM_DEVICE_INFO, name);
+	struct dm_info info;
+	int r = -1;
+
+	if (!dmt)
+		return -1;
+	if (dm_task_run(dmt) && dm_task_get_info(dmt, &info) && info.exists)
+		r = info.open_count;
+	dm_task_destroy(dmt);
+	return r;
+}
+
 int dm_event_nr(const char *name, uint32_t *event_nr)
 {
 	struct dm_task *dmt = task(DM_DEVICE_INFO, name);

@@ -25,6 +25,8 @@ int dm_message(const char *name, const char *msg);
  */
 int dm_status(const char *name, char *type, size_t type_len, char *params, size_t params_len);
 int dm_table(const char *name, char *type, size_t type_len, char *params, size_t params_len);
+/* How many openers NAME has (a VM, a mounted file system); -1 on error. */
+int dm_open_count(const char *name);
 /* The event counter of NAME. */
 int dm_event_nr(const char *name, uint32_t *event_nr);
 

@@ -69,7 +69,7 @@ static const struct command commands[] = {
 	  "primary: bring the pair up: initial sync, then start the secondary",
 	  "  On the primary: checks the secondary is idle, starts the sync (only\n"
 	  "  what differs; --full copies everything), follows it to the end, makes\n"
-	  "  a checkpoint barrier and starts the secondary (epoch 0 begins).\n"
+	  "  a checkpoint barrier and starts the secondary (its next epoch begins).\n"
 	  "  Run it again after --no-wait to finish. The secondary must stay idle\n"
 	  "  during the sync, so the pair is started from the primary.\n"
 	  "  --local             only this node's start message (either node)\n",

@@ -82,7 +82,7 @@ int nbd_server_pid(const char *name)
 	char path[PATH_MAX];
 
 	state_path(name, "nbd-server.pid", path);
-	return pidfile_alive(path);
+	return pidfile_alive(path, "nbd-server");
 }
 
 int nbd_server_start(const char *name, const struct node_state *st, char *err, size_t err_len)
@@ -171,12 +171,16 @@ static int kill_children(int pid, int sig)
 	return n;
 }
 
-void nbd_server_drop_connections(const char *name)
+int nbd_server_drop_connections(const char *name)
 {
 	int pid = nbd_server_pid(name), i;
 
-	for (i = 0; pid && i < 50 && kill_children(pid, SIGKILL); i++)
+	for (i = 0; pid && i < 50; i++) {
+		if (!kill_children(pid, SIGKILL))
+			return 0;
 		sleep_ms(100);
+	}
+	return pid ? -1 : 0;
 }
 
 void nbd_server_stop(const char *name)
@@ -332,9 +336,17 @@ int nbd_client_connect(const char *dev, const struct node_state *st, char *err, 
 
 int nbd_client_disconnect(const char *dev)
 {
-	char err[256], *argv[] = { "nbd-client", "-d", (char *)dev, NULL };
+	/*
+	 * -L: the ioctl interface, as for the connect: before 6.2 a netlink
+	 * disconnect fails in another network namespace.
+	 */
+	char err[256], *argv[] = { "nbd-client", "-L", "-d", (char *)dev, NULL };
+	int i;
 
 	if (!nbd_client_connected(dev))
 		return 0;
-	return run_program(argv, err, sizeof(err)) ? -1 : 0;
+	run_program(argv, err, sizeof(err));
+	for (i = 0; i < 50 && nbd_client_connected(dev); i++)
+		sleep_ms(100);
+	return nbd_client_connected(dev) ? -1 : 0;
 }

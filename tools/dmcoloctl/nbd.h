@@ -15,8 +15,11 @@
 int nbd_server_start(const char *name, const struct node_state *st, char *err, size_t err_len);
 /* The server's pid, or 0 when it is not running. */
 int nbd_server_pid(const char *name);
-/* Kill the server's connections (it keeps listening); wait until gone. */
-void nbd_server_drop_connections(const char *name);
+/*
+ * Kill the server's connections (it keeps listening) and wait until they
+ * are gone; -1 when one survives 5 s.
+ */
+int nbd_server_drop_connections(const char *name);
 /* Stop the server and its connections. */
 void nbd_server_stop(const char *name);
 

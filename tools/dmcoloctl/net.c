@@ -53,7 +53,38 @@ int net_listen(const char *host, unsigned int port)
 	return fd;
 }
 
-int net_connect(const char *host, unsigned int port, int timeout_ms, const char **err_text)
+unsigned int net_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+/* Bind fd to a free port in [600, 1023]; 0 or -1. */
+static int bind_reserved(int fd, int family)
+{
+	struct sockaddr_storage ss;
+	unsigned int p;
+
+	for (p = 1023; p >= 600; p--) {
+		memset(&ss, 0, sizeof(ss));
+		ss.ss_family = family;
+		if (family == AF_INET)
+			((struct sockaddr_in *)&ss)->sin_port = htons(p);
+		else
+			((struct sockaddr_in6 *)&ss)->sin6_port = htons(p);
+		if (!bind(fd, (struct sockaddr *)&ss, family == AF_INET ?
+			  sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)))
+			return 0;
+		if (errno != EADDRINUSE)
+			return -1;
+	}
+	errno = EADDRINUSE;
+	return -1;
+}
+
+int net_connect(const char *host, unsigned int port, int timeout_ms, int reserved,
+		const char **err_text)
 {
 	struct addrinfo *res = resolve(host, port, 0), *ai;
 	int fd = -1, err = 0;
@@ -67,7 +98,9 @@ int net_connect(const char *host, unsigned int port, int timeout_ms, const char 
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (fd < 0)
 			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) && errno != EINPROGRESS) {
+		if (reserved && bind_reserved(fd, ai->ai_family)) {
+			err = errno == EACCES ? EACCES : EADDRINUSE;
+		} else if (connect(fd, ai->ai_addr, ai->ai_addrlen) && errno != EINPROGRESS) {
 			err = errno;
 		} else {
 			p.fd = fd;
@@ -88,6 +121,7 @@ int net_connect(const char *host, unsigned int port, int timeout_ms, const char 
 	freeaddrinfo(res);
 	if (fd < 0)
 		*err_text = err == ECONNREFUSED ? "refused the connection" :
+			    err == EACCES ? "cannot be called without root (a source port below 1024)" :
 			    err == ETIMEDOUT ? "did not answer (timeout)" :
 			    err == ENETUNREACH || err == EHOSTUNREACH ? "is unreachable" :
 			    strerror(err);

@@ -8,8 +8,15 @@
 
 /* A socket listening on host:port; -1 with errno on failure. */
 int net_listen(const char *host, unsigned int port);
-/* Connected socket or -1; *err_text says why (e.g. "refused the connection"). */
-int net_connect(const char *host, unsigned int port, int timeout_ms, const char **err_text);
+/*
+ * Connected socket or -1; *err_text says why (e.g. "refused the connection").
+ * With reserved, the socket is bound to a free source port below 1024 first
+ * (only root can do that; the agent takes requests from such ports only).
+ */
+int net_connect(const char *host, unsigned int port, int timeout_ms, int reserved,
+		const char **err_text);
+/* The port of a peer address. */
+unsigned int net_port(const struct sockaddr_storage *ss);
 /* Write all of buf; read one '\n'-terminated line (without it) within timeout_ms. */
 int net_write_all(int fd, const char *buf, size_t len);
 int net_read_line(int fd, char *buf, size_t len, int timeout_ms);

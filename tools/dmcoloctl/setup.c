@@ -40,11 +40,16 @@ static int check_tls(const char *cmd, struct node_state *st)
 		return 0;
 	if (given != 3)
 		return usage_error(cmd, "TLS needs all of --tls-cert, --tls-key and --tls-ca");
+	char *const dst[] = { st->tls_cert, st->tls_key, st->tls_ca };
+	char abs[PATH_MAX];
+
 	for (i = 0; i < 3; i++) {
-		if (access(files[i], R_OK)) {
+		/* Absolute: later commands and the server run elsewhere. */
+		if (access(files[i], R_OK) || !realpath(files[i], abs)) {
 			errorf("%s: %s", files[i], strerror(errno));
 			return EXIT_FAILED;
 		}
+		snprintf(dst[i], PATH_MAX, "%s", abs);
 	}
 	return 0;
 }
@@ -99,7 +104,7 @@ static int spawn_agent(const char *name, const struct node_state *st)
 		_exit(127);
 	}
 	for (i = 0; i < 100; i++) {
-		if (pidfile_alive(pidfile) && tcp_port_listening(st->control_port))
+		if (pidfile_alive(pidfile, "dmcoloctl") && tcp_port_listening(st->control_port))
 			return 0;
 		sleep_ms(100);
 	}
@@ -113,7 +118,7 @@ static void stop_agent(const char *name)
 	int pid, i;
 
 	state_path(name, "agent.pid", pidfile);
-	pid = pidfile_alive(pidfile);
+	pid = pidfile_alive(pidfile, "dmcoloctl");
 	if (!pid)
 		return;
 	kill(pid, SIGTERM);
@@ -413,8 +418,11 @@ static int primary_create(int argc, char **argv)
 		state_remove(name);
 		return EXIT_PEER;
 	}
-	if (blockdev_info(st.nbd_dev, &remote_bytes, &rlbs, err, sizeof(err)) ||
-	    remote_bytes < disk_bytes) {
+	if (blockdev_info(st.nbd_dev, &remote_bytes, &rlbs, err, sizeof(err))) {
+		errorf("%s", err);
+		goto fail;
+	}
+	if (remote_bytes < disk_bytes) {
 		errorf("the secondary's export %s (%" PRIu64 " bytes) is smaller than %s (%"
 		       PRIu64 " bytes)", export, remote_bytes, disk, disk_bytes);
 		goto fail;
@@ -479,6 +487,10 @@ int cmd_remove(int argc, char **argv)
 	name = argv[1];
 	if (load_state(name, &st))
 		return EXIT_FAILED;
+	if (dm_exists(name) && dm_open_count(name) > 0) {
+		errorf("%s is in use (a VM or a file system has it open): stop that first", name);
+		return EXIT_FAILED;
+	}
 	if (st.role == ROLE_SECONDARY) {
 		snprintf(ingress, sizeof(ingress), "%s%s", name, COLO_INGRESS_SUFFIX);
 		/* The export first: no primary write may arrive half-way. */

@@ -67,13 +67,14 @@ static void show_tool_state(const char *name, int json)
 	if (json) {
 		printf("\"nbd_server\": %s, \"agent\": %s, \"fenced\": %s, ",
 		       nbd_server_pid(name) ? "true" : "false",
-		       pidfile_alive(pidfile) ? "true" : "false", st.fenced ? "true" : "false");
+		       pidfile_alive(pidfile, "dmcoloctl") ? "true" : "false",
+		       st.fenced ? "true" : "false");
 		return;
 	}
 	printf("  export      %s port %u%s: nbd-server %s, agent %s\n", st.host, st.port,
 	       st.tls_cert[0] ? " (TLS)" : "",
 	       st.fenced ? "stopped (failed over)" : nbd_server_pid(name) ? "running" : "DOWN",
-	       pidfile_alive(pidfile) ? "running" : "down");
+	       pidfile_alive(pidfile, "dmcoloctl") ? "running" : "down");
 }
 
 static int show_one(const char *name, void *arg)

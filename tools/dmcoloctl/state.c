@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -159,8 +161,9 @@ void state_remove(const char *name)
 	rmdir(path);
 }
 
-int pidfile_alive(const char *path)
+int pidfile_alive(const char *path, const char *comm)
 {
+	char proc[64], name[64] = "";
 	FILE *f = fopen(path, "r");
 	int pid = 0;
 
@@ -171,5 +174,29 @@ int pidfile_alive(const char *path)
 	fclose(f);
 	if (pid <= 0 || kill(pid, 0))
 		return 0;
-	return pid;
+	snprintf(proc, sizeof(proc), "/proc/%d/comm", pid);
+	f = fopen(proc, "r");
+	if (!f)
+		return 0;
+	if (!fgets(name, sizeof(name), f))
+		name[0] = '\0';
+	fclose(f);
+	name[strcspn(name, "\n")] = '\0';
+	return strcmp(name, comm) ? 0 : pid;
+}
+
+int state_lock(const char *name)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	state_path(name, "lock", path);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }

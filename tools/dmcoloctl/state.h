@@ -45,7 +45,13 @@ int state_save(const char *name, const struct node_state *st);
 /* Remove NAME's directory and what dmcoloctl put in it. */
 void state_remove(const char *name);
 
-/* A pid file's pid when that process is alive, else 0. */
-int pidfile_alive(const char *path);
+/*
+ * A pid file's pid when that process is alive and its name (comm) is comm,
+ * else 0: a dead server's pid may have been reused by anything.
+ */
+int pidfile_alive(const char *path, const char *comm);
+
+/* Serialise dmcoloctl commands on NAME: a lock fd, or -1. */
+int state_lock(const char *name);
 
 #endif

@@ -92,6 +92,11 @@ static void agent_cases(void)
 	      "request", "STATUS vm0");
 	check(!agent_parse_request("DROP vm0", &req) && req.verb == AGENT_DROP,
 	      "request", "DROP vm0");
+	/* A name that also occurs in the verb. */
+	check(!agent_parse_request("CHECKPOINT E 5", &req) && !strcmp(req.name, "E") &&
+	      req.epoch == 5, "request", "CHECKPOINT E 5");
+	check(!agent_parse_request("CHECKPOINT POINT 3", &req) && !strcmp(req.name, "POINT") &&
+	      req.epoch == 3, "request", "CHECKPOINT POINT 3");
 	for (i = 0; i < sizeof(bad_req) / sizeof(bad_req[0]); i++)
 		check(agent_parse_request(bad_req[i], &req) == -1, "request refused", bad_req[i]);
 
