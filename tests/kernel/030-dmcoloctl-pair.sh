@@ -16,23 +16,13 @@
 . "$(dirname "$0")/../lib/nbd.sh"
 . "$(dirname "$0")/../lib/colo.sh"
 
-CTL=$DMCOLO_TOP/tools/dmcoloctl/dmcoloctl
 MiB=$((1 << 20))
 LOCAL=/dev/ram0 SDISK=/dev/ram1 SBUF=/dev/ram2
 SEC_LISTEN="[fe80::2%veth-sec]:10809" SEC_ADDR="[fe80::2%veth-pri]:10809"
 T=/tmp/ctl
-pri() { ip netns exec col-pri "$CTL" "$@"; }
-sec() { ip netns exec col-sec "$CTL" "$@"; }
 cleanup() {
-	pri remove p > /dev/null 2>&1
-	sec remove s > /dev/null 2>&1
-	pkill -f "dmcoloctl agent" 2>/dev/null
-	dm_remove p s s-ingress tiny
-	for d in /dev/nbd*; do nbd_disconnect "$d"; done
-	pair_net_del
-	rmmod nbd 2>/dev/null
-	brd_teardown
-	rm -rf $T /run/dmcolo
+	ctl_teardown p s tiny
+	rm -rf $T
 }
 trap cleanup EXIT
 trap 'exit 124' TERM
@@ -50,15 +40,24 @@ exit_is() {
 }
 json_field() { sed -n "s/.*\"$2\": \"\{0,1\}\([^\",]*\).*/\1/p" <<< "$1"; }
 state_of() { json_field "$($1 status "$2" --json)" state; }
-# agent_raw NS ADDR SRC_PORT LINE: one request to the agent from SRC_PORT,
-# its reply line.
+# nbd_source NS: the local address of NS's NBD connection (a veth has a
+# second, generated link-local address; the kernel may pick either).
+nbd_source() {
+	ip netns exec "$1" ss -Htn state established '( dport = :10809 )' |
+		awk 'NR == 1 { a = $3; sub(/:[0-9]+$/, "", a); gsub(/[][]/, "", a); sub(/%.*/, "", a); print a }'
+}
+# agent_raw NS ADDR SRC_ADDR SRC_PORT LINE: one request to the agent from
+# SRC_ADDR ("nbd": the one NS's NBD connection uses) and SRC_PORT, its
+# reply line.
 agent_raw() {
-	ip netns exec "$1" /usr/bin/python3 - "$2" "$3" "$4" <<-'PY'
+	local src=$3
+	[ "$src" != nbd ] || src=$(nbd_source "$1")
+	ip netns exec "$1" /usr/bin/python3 - "$2" "$src" "$4" "$5" <<-'PY'
 	import socket, sys
-	host, src, line = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+	host, src_addr, src, line = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 	addr = socket.getaddrinfo(host, 10810, socket.AF_INET6, socket.SOCK_STREAM)[0][4]
 	s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-	s.bind(("::", src))
+	s.bind((src_addr, src, 0, addr[3]))
 	s.connect(addr)
 	s.sendall((line + "\n").encode())
 	print(s.makefile().readline().strip())
@@ -148,15 +147,15 @@ ktap_check "qemu-io on the secondary view reads the primary's patterns" qemu_sec
 # --- the agent's rules
 epoch=$(json_field "$(sec status s --json)" epoch)
 ktap_check "a retried checkpoint (same epoch) is answered 'already'" \
-	grep -q "^OK running $epoch already" <<< "$(agent_raw col-pri fe80::2%veth-pri 700 "CHECKPOINT s $epoch")"
+	grep -q "^OK running $epoch already" <<< "$(agent_raw col-pri fe80::2%veth-pri nbd 700 "CHECKPOINT s $epoch")"
 ktap_check "... and not applied: the secondary epoch is unchanged" \
 	test "$(json_field "$(sec status s --json)" epoch)" = "$epoch"
 ktap_check "a skipped epoch is refused" \
-	grep -q "^ERR state: epoch mismatch" <<< "$(agent_raw col-pri fe80::2%veth-pri 700 "CHECKPOINT s $((epoch + 2))")"
+	grep -q "^ERR state: epoch mismatch" <<< "$(agent_raw col-pri fe80::2%veth-pri nbd 700 "CHECKPOINT s $((epoch + 2))")"
 ktap_check "a caller without an NBD connection is refused" \
-	grep -q "^ERR refused" <<< "$(agent_raw col-sec fe80::2%veth-sec 700 "STATUS s")"
+	grep -q "^ERR refused" <<< "$(agent_raw col-sec fe80::2%veth-sec fe80::2 700 "STATUS s")"
 ktap_check "a caller from an unprivileged source port is refused" \
-	grep -q "^ERR refused" <<< "$(agent_raw col-pri fe80::2%veth-pri 40000 "STATUS s")"
+	grep -q "^ERR refused" <<< "$(agent_raw col-pri fe80::2%veth-pri nbd 40000 "STATUS s")"
 # A checkpoint made behind the primary's back (--local on the secondary):
 # the primary's next checkpoint must not take the secondary's "already" for
 # its own retry, but make one more.

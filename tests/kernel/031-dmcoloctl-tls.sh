@@ -10,21 +10,12 @@
 . "$(dirname "$0")/../lib/nbd.sh"
 . "$(dirname "$0")/../lib/colo.sh"
 
-CTL=$DMCOLO_TOP/tools/dmcoloctl/dmcoloctl
 MiB=$((1 << 20))
 LOCAL=/dev/ram0 SDISK=/dev/ram1 SBUF=/dev/ram2
 T=/tmp/tls
-pri() { ip netns exec col-pri "$CTL" "$@"; }
-sec() { ip netns exec col-sec "$CTL" "$@"; }
 cleanup() {
-	pri remove p > /dev/null 2>&1
-	sec remove s > /dev/null 2>&1
-	dm_remove p s s-ingress
-	for d in /dev/nbd*; do nbd_disconnect "$d"; done
-	pair_net_del
-	rmmod nbd 2>/dev/null
-	brd_teardown
-	rm -rf $T /run/dmcolo
+	ctl_teardown p s
+	rm -rf $T
 }
 trap cleanup EXIT
 trap 'exit 124' TERM

@@ -287,3 +287,26 @@ colo_load() {
 	*) echo "$1" ;;
 	esac
 }
+
+# --- dmcoloctl on the two nodes of pair_net
+
+CTL=$DMCOLO_TOP/tools/dmcoloctl/dmcoloctl
+pri() { ip netns exec col-pri "$CTL" "$@"; }
+sec() { ip netns exec col-sec "$CTL" "$@"; }
+
+# ctl_teardown P S [DM...]: whatever dmcoloctl made for primary P and
+# secondary S, the DM devices named, every NBD link, the namespaces, nbd
+# and brd, whatever state a failed test left them in.
+ctl_teardown() {
+	local p=$1 s=$2 d
+	shift 2
+	pri remove "$p" > /dev/null 2>&1
+	sec remove "$s" > /dev/null 2>&1
+	pkill -f "dmcoloctl agent" 2>/dev/null
+	dm_remove "$p" "$s" "$s-ingress" "$@"
+	for d in /dev/nbd*; do nbd_disconnect "$d"; done
+	pair_net_del
+	rmmod nbd 2>/dev/null
+	brd_teardown
+	rm -rf /run/dmcolo
+}

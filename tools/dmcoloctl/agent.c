@@ -2,6 +2,7 @@
 /* The secondary's agent and its client (see agent.h). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -167,9 +168,17 @@ static void serve(int fd, const char *name, const struct node_state *ns,
 	} else if (agent_parse_request(line, &req)) {
 		snprintf(rep.error, sizeof(rep.error), "malformed request");
 	} else if (req.verb != AGENT_DROP && !tcp_peer_connected(ns->port, peer)) {
+		char addr[INET6_ADDRSTRLEN] = "?";
+
+		if (peer->ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, addr,
+				  sizeof(addr));
+		else
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, addr,
+				  sizeof(addr));
 		snprintf(rep.error, sizeof(rep.error),
-			 "refused: the caller holds no NBD connection to export %s", name);
-		agent_log("refused a request from a peer without an NBD connection");
+			 "refused: the caller (%s) holds no NBD connection to export %s", addr, name);
+		agent_log("%s", rep.error);
 	} else {
 		handle(name, &req, &rep);
 		if (!rep.ok)
@@ -244,14 +253,15 @@ int agent_run(const char *name)
 	return 0;
 }
 
-int agent_call(const char *host, unsigned int port, const struct agent_request *req,
-	       struct agent_reply *rep, int timeout_ms, char *err, size_t err_len)
+int agent_call(const char *host, unsigned int port, unsigned int nbd_port,
+	       const struct agent_request *req, struct agent_reply *rep, int timeout_ms, char *err,
+	       size_t err_len)
 {
 	char line[512];
 	const char *why;
 	int fd;
 
-	fd = net_connect(host, port, 5000, 1, &why);
+	fd = net_connect(host, port, 5000, 1, nbd_port, &why);
 	if (fd < 0) {
 		snprintf(err, err_len, "the agent at %s port %u %s", host, port, why);
 		return -1;

@@ -71,7 +71,8 @@ int agent_run(const char *name);
  * Send req to the agent at host:port; fills rep. Returns 0 when a reply
  * came (rep->ok tells which), -1 when none did (err says why).
  */
-int agent_call(const char *host, unsigned int port, const struct agent_request *req,
-	       struct agent_reply *rep, int timeout_ms, char *err, size_t err_len);
+int agent_call(const char *host, unsigned int port, unsigned int nbd_port,
+	       const struct agent_request *req, struct agent_reply *rep, int timeout_ms, char *err,
+	       size_t err_len);
 
 #endif

@@ -47,6 +47,20 @@ static int parse_flags(const char *cmd, int argc, char **argv, const struct flag
 	return 0;
 }
 
+/*
+ * The start of every command on one device: NAME [flags], then the device's
+ * status. 0, or the exit status to return.
+ */
+static int open_device(const char *cmd, int argc, char **argv, const struct flag *flags,
+		       const char **name, struct colo_device *dev)
+{
+	int r = parse_flags(cmd, argc, argv, flags, name);
+
+	if (r)
+		return r;
+	return colo_device_status(*name, dev, 0) ? EXIT_FAILED : 0;
+}
+
 static int message(const char *name, const char *msg)
 {
 	if (dm_message(name, msg)) {
@@ -69,7 +83,7 @@ static int agent(const struct node_state *st, enum agent_verb verb, uint64_t epo
 	char err[300];
 
 	snprintf(req.name, sizeof(req.name), "%s", st->export_name);
-	if (agent_call(st->host, st->control_port, &req, rep, AGENT_TIMEOUT_MS, err,
+	if (agent_call(st->host, st->control_port, st->port, &req, rep, AGENT_TIMEOUT_MS, err,
 		       sizeof(err))) {
 		errorf("secondary: %s", err);
 		return EXIT_PEER;
@@ -170,11 +184,9 @@ int cmd_start(int argc, char **argv)
 	struct node_state st;
 	const char *name;
 
-	r = parse_flags("start", argc, argv, flags, &name);
+	r = open_device("start", argc, argv, flags, &name, &dev);
 	if (r)
 		return r;
-	if (colo_device_status(name, &dev, 0))
-		return EXIT_FAILED;
 	if (local) {
 		if (dev.kind == COLO_KIND_INGRESS)
 			return usage_error("start", "%s is a colo-ingress", name);
@@ -200,11 +212,9 @@ int cmd_stop(int argc, char **argv)
 	const char *name;
 	int r;
 
-	r = parse_flags("stop", argc, argv, NULL, &name);
+	r = open_device("stop", argc, argv, NULL, &name, &dev);
 	if (r)
 		return r;
-	if (colo_device_status(name, &dev, 0))
-		return EXIT_FAILED;
 	if (dev.kind == COLO_KIND_INGRESS)
 		return usage_error("stop", "%s is a colo-ingress", name);
 	if (message(name, COLO_MSG_STOP))
@@ -238,11 +248,9 @@ int cmd_resync(int argc, char **argv)
 	struct node_state st;
 	const char *name;
 
-	r = parse_flags("resync", argc, argv, flags, &name);
+	r = open_device("resync", argc, argv, flags, &name, &dev);
 	if (r)
 		return r;
-	if (colo_device_status(name, &dev, 0))
-		return EXIT_FAILED;
 	if (dev.kind != COLO_KIND_PRIMARY) {
 		errorf("%s is not a colo-primary", name);
 		return EXIT_USAGE;
@@ -264,7 +272,8 @@ int cmd_resync(int argc, char **argv)
 	 * table reload, and the old one disconnected.
 	 */
 	snprintf(drop.name, sizeof(drop.name), "%s", st.export_name);
-	if (agent_call(st.host, st.control_port, &drop, &rep, AGENT_TIMEOUT_MS, err, sizeof(err))) {
+	if (agent_call(st.host, st.control_port, st.port, &drop, &rep, AGENT_TIMEOUT_MS, err,
+		       sizeof(err))) {
 		errorf("secondary: %s", err);
 		return EXIT_PEER;
 	}
@@ -311,11 +320,9 @@ int cmd_failover(int argc, char **argv)
 	const char *name;
 	long long t0;
 
-	r = parse_flags("failover", argc, argv, flags, &name);
+	r = open_device("failover", argc, argv, flags, &name, &dev);
 	if (r)
 		return r;
-	if (colo_device_status(name, &dev, 0))
-		return EXIT_FAILED;
 	if (dev.kind != COLO_KIND_SECONDARY) {
 		errorf("%s is not a colo-secondary: failover runs on the secondary", name);
 		return EXIT_USAGE;
@@ -357,11 +364,9 @@ int cmd_checkpoint(int argc, char **argv)
 	long long t0, t1, t2;
 	char err[300];
 
-	r = parse_flags("checkpoint", argc, argv, flags, &name);
+	r = open_device("checkpoint", argc, argv, flags, &name, &dev);
 	if (r)
 		return r;
-	if (colo_device_status(name, &dev, 0))
-		return EXIT_FAILED;
 	if (local) {
 		if (dev.kind == COLO_KIND_INGRESS)
 			return usage_error("checkpoint", "%s is a colo-ingress", name);
@@ -399,7 +404,7 @@ int cmd_checkpoint(int argc, char **argv)
 	req.epoch = st.epoch + 1;
 	snprintf(req.name, sizeof(req.name), "%s", st.export_name);
 	for (tries = 1;; tries++) {
-		if (!agent_call(st.host, st.control_port, &req, &rep, AGENT_TIMEOUT_MS, err,
+		if (!agent_call(st.host, st.control_port, st.port, &req, &rep, AGENT_TIMEOUT_MS, err,
 				sizeof(err))) {
 			/*
 			 * "already" is a retry's answer only when this run sent

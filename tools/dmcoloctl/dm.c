@@ -98,17 +98,24 @@ int dm_exists(const char *name)
 	return exists;
 }
 
+/* A create or reload task with one target covering sectors 0..len-1. */
+static struct dm_task *table_task(int type, const char *name, uint64_t len, const char *ttype,
+				  const char *params)
+{
+	struct dm_task *dmt = task(type, name);
+
+	if (dmt && !dm_task_add_target(dmt, 0, len, ttype, params)) {
+		dm_task_destroy(dmt);
+		return NULL;
+	}
+	return dmt;
+}
+
 int dm_create(const char *name, uint64_t len, const char *type, const char *params)
 {
-	struct dm_task *dmt = task(DM_DEVICE_CREATE, name);
+	struct dm_task *dmt = table_task(DM_DEVICE_CREATE, name, len, type, params);
 
-	if (!dmt)
-		return -1;
-	if (!dm_task_add_target(dmt, 0, len, type, params)) {
-		dm_task_destroy(dmt);
-		return -1;
-	}
-	return run(dmt, 1);
+	return dmt ? run(dmt, 1) : -1;
 }
 
 static int suspend_resume(const char *name, int type)
@@ -122,15 +129,9 @@ static int suspend_resume(const char *name, int type)
 
 int dm_reload(const char *name, uint64_t len, const char *type, const char *params)
 {
-	struct dm_task *dmt = task(DM_DEVICE_RELOAD, name);
+	struct dm_task *dmt = table_task(DM_DEVICE_RELOAD, name, len, type, params);
 
-	if (!dmt)
-		return -1;
-	if (!dm_task_add_target(dmt, 0, len, type, params)) {
-		dm_task_destroy(dmt);
-		return -1;
-	}
-	if (run(dmt, 0))
+	if (!dmt || run(dmt, 0))
 		return -1;
 	if (suspend_resume(name, DM_DEVICE_SUSPEND)) {
 		/* Drop the inactive table so the device is as it was. */

@@ -60,19 +60,44 @@ unsigned int net_port(const struct sockaddr_storage *ss)
 	return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
 }
 
-/* Bind fd to a free port in [600, 1023]; 0 or -1. */
-static int bind_reserved(int fd, int family)
+static void normalise(const struct sockaddr_storage *ss, unsigned char out[16]);
+static int tcp_scan(unsigned int port, unsigned int want_state, const unsigned char *peer,
+		    unsigned char *local_out);
+
+/*
+ * Bind fd to a free port in [600, 1023], from the local address of an
+ * established connection to dst's address and same_as_port if there is
+ * one; 0 or -1.
+ */
+static int bind_reserved(int fd, const struct sockaddr *dst, unsigned int same_as_port)
 {
-	struct sockaddr_storage ss;
+	unsigned char remote[16], local[16];
+	struct sockaddr_storage ss, d;
+	int family = dst->sa_family, have_local = 0;
 	unsigned int p;
 
+	memset(&d, 0, sizeof(d));
+	memcpy(&d, dst, family == AF_INET ? sizeof(struct sockaddr_in) :
+	       sizeof(struct sockaddr_in6));
+	normalise(&d, remote);
+	if (same_as_port)
+		have_local = tcp_scan(same_as_port, 0x01, remote, local);
 	for (p = 1023; p >= 600; p--) {
 		memset(&ss, 0, sizeof(ss));
 		ss.ss_family = family;
-		if (family == AF_INET)
+		if (family == AF_INET) {
 			((struct sockaddr_in *)&ss)->sin_port = htons(p);
-		else
-			((struct sockaddr_in6 *)&ss)->sin6_port = htons(p);
+			if (have_local)
+				memcpy(&((struct sockaddr_in *)&ss)->sin_addr, local + 12, 4);
+		} else {
+			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+			in6->sin6_port = htons(p);
+			if (have_local) {
+				memcpy(&in6->sin6_addr, local, 16);
+				in6->sin6_scope_id = ((const struct sockaddr_in6 *)dst)->sin6_scope_id;
+			}
+		}
 		if (!bind(fd, (struct sockaddr *)&ss, family == AF_INET ?
 			  sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)))
 			return 0;
@@ -84,7 +109,7 @@ static int bind_reserved(int fd, int family)
 }
 
 int net_connect(const char *host, unsigned int port, int timeout_ms, int reserved,
-		const char **err_text)
+		unsigned int same_as_port, const char **err_text)
 {
 	struct addrinfo *res = resolve(host, port, 0), *ai;
 	int fd = -1, err = 0;
@@ -98,7 +123,7 @@ int net_connect(const char *host, unsigned int port, int timeout_ms, int reserve
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (fd < 0)
 			continue;
-		if (reserved && bind_reserved(fd, ai->ai_family)) {
+		if (reserved && bind_reserved(fd, ai->ai_addr, same_as_port)) {
 			err = errno == EACCES ? EACCES : EADDRINUSE;
 		} else if (connect(fd, ai->ai_addr, ai->ai_addrlen) && errno != EINPROGRESS) {
 			err = errno;
@@ -240,8 +265,13 @@ static void normalise(const struct sockaddr_storage *ss, unsigned char out[16])
 	}
 }
 
-/* Scan both tables for a socket of state on local port (and from peer). */
-static int tcp_scan(unsigned int port, unsigned int want_state, const unsigned char *peer)
+/*
+ * Scan both tables for a socket of state on local port (and from peer). With
+ * local_out, look for connections *to* port at peer instead, and copy the
+ * first one's local address.
+ */
+static int tcp_scan(unsigned int port, unsigned int want_state, const unsigned char *peer,
+		    unsigned char *local_out)
 {
 	static const char *const tables[] = { "/proc/net/tcp", "/proc/net/tcp6" };
 	unsigned char local[16], remote[16];
@@ -257,6 +287,12 @@ static int tcp_scan(unsigned int port, unsigned int want_state, const unsigned c
 		while (!found && fgets(line, sizeof(line), f)) {
 			if (tcp_table_line(line, local, &lport, remote, &rport, &state))
 				continue;
+			if (local_out) {
+				found = rport == port && state == want_state && !memcmp(remote, peer, 16);
+				if (found)
+					memcpy(local_out, local, 16);
+				continue;
+			}
 			found = lport == port && (state == want_state ||
 				(want_state == TCP_ESTABLISHED_STATE && state == TCP_CLOSE_WAIT_STATE)) &&
 				(!peer || !memcmp(remote, peer, 16));
@@ -268,7 +304,7 @@ static int tcp_scan(unsigned int port, unsigned int want_state, const unsigned c
 
 int tcp_port_listening(unsigned int port)
 {
-	return tcp_scan(port, TCP_LISTEN_STATE, NULL);
+	return tcp_scan(port, TCP_LISTEN_STATE, NULL, NULL);
 }
 
 int tcp_peer_connected(unsigned int local_port, const struct sockaddr_storage *peer)
@@ -276,5 +312,5 @@ int tcp_peer_connected(unsigned int local_port, const struct sockaddr_storage *p
 	unsigned char addr[16];
 
 	normalise(peer, addr);
-	return tcp_scan(local_port, TCP_ESTABLISHED_STATE, addr);
+	return tcp_scan(local_port, TCP_ESTABLISHED_STATE, addr, NULL);
 }

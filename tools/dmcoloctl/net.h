@@ -11,10 +11,13 @@ int net_listen(const char *host, unsigned int port);
 /*
  * Connected socket or -1; *err_text says why (e.g. "refused the connection").
  * With reserved, the socket is bound to a free source port below 1024 first
- * (only root can do that; the agent takes requests from such ports only).
+ * (only root can do that; the agent takes requests from such ports only),
+ * and, when this host holds an established connection to host:same_as_port,
+ * to that connection's local address: a host with several addresses must
+ * call from the one the agent sees the NBD connection come from.
  */
 int net_connect(const char *host, unsigned int port, int timeout_ms, int reserved,
-		const char **err_text);
+		unsigned int same_as_port, const char **err_text);
 /* The port of a peer address. */
 unsigned int net_port(const struct sockaddr_storage *ss);
 /* Write all of buf; read one '\n'-terminated line (without it) within timeout_ms. */

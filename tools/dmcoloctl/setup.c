@@ -30,6 +30,49 @@ static int valid_dm_name(const char *name)
 	       name[0] != '.' && !strpbrk(name, " \t\n");
 }
 
+/*
+ * The options both create commands take: --control-port and the TLS files.
+ * 0 when c was one of them, else a usage error's exit status.
+ */
+static int common_option(const char *cmd, int c, struct node_state *st,
+			 unsigned int *control_port)
+{
+	uint64_t v;
+
+	switch (c) {
+	case OPT_CONTROL_PORT:
+		if (parse_size(optarg, &v) || v < 1 || v > 65535)
+			return usage_error(cmd, "bad --control-port '%s'", optarg);
+		*control_port = v;
+		return 0;
+	case OPT_TLS_CERT:
+		snprintf(st->tls_cert, sizeof(st->tls_cert), "%s", optarg);
+		return 0;
+	case OPT_TLS_KEY:
+		snprintf(st->tls_key, sizeof(st->tls_key), "%s", optarg);
+		return 0;
+	case OPT_TLS_CA:
+		snprintf(st->tls_ca, sizeof(st->tls_ca), "%s", optarg);
+		return 0;
+	default:
+		return usage_error(cmd, "bad option");
+	}
+}
+
+/* The one NAME after the options, checked; NULL after a usage error. */
+static const char *the_name(const char *cmd, int argc, char **argv)
+{
+	if (optind + 1 != argc) {
+		usage_error(cmd, "want exactly one NAME");
+		return NULL;
+	}
+	if (!valid_dm_name(argv[optind])) {
+		usage_error(cmd, "bad NAME '%s'", argv[optind]);
+		return NULL;
+	}
+	return argv[optind];
+}
+
 /* TLS options: all three or none; each a readable file. */
 static int check_tls(const char *cmd, struct node_state *st)
 {
@@ -142,7 +185,7 @@ static int secondary_create(int argc, char **argv)
 	const char *cmd = "secondary", *disk = NULL, *buffer = NULL, *listen = NULL;
 	char ingress[256], params[PATH_MAX * 2 + 64], err[512], disk_abs[PATH_MAX];
 	char buf_abs[PATH_MAX];
-	uint64_t chunk = 65536, disk_bytes, buf_bytes, v;
+	uint64_t chunk = 65536, disk_bytes, buf_bytes;
 	unsigned int disk_lbs, buf_lbs, control_port = 0;
 	struct node_state st = { .role = ROLE_SECONDARY };
 	struct stat d1, d2;
@@ -165,29 +208,15 @@ static int secondary_create(int argc, char **argv)
 		case OPT_LISTEN:
 			listen = optarg;
 			break;
-		case OPT_CONTROL_PORT:
-			if (parse_size(optarg, &v) || v < 1 || v > 65535)
-				return usage_error(cmd, "bad --control-port '%s'", optarg);
-			control_port = v;
-			break;
-		case OPT_TLS_CERT:
-			snprintf(st.tls_cert, sizeof(st.tls_cert), "%s", optarg);
-			break;
-		case OPT_TLS_KEY:
-			snprintf(st.tls_key, sizeof(st.tls_key), "%s", optarg);
-			break;
-		case OPT_TLS_CA:
-			snprintf(st.tls_ca, sizeof(st.tls_ca), "%s", optarg);
-			break;
 		default:
-			return usage_error(cmd, "bad option");
+			r = common_option(cmd, c, &st, &control_port);
+			if (r)
+				return r;
 		}
 	}
-	if (optind + 1 != argc)
-		return usage_error(cmd, "want exactly one NAME");
-	name = argv[optind];
-	if (!valid_dm_name(name))
-		return usage_error(cmd, "bad NAME '%s'", name);
+	name = the_name(cmd, argc, argv);
+	if (!name)
+		return EXIT_USAGE;
 	if (!disk || !buffer || !listen)
 		return usage_error(cmd, "--disk, --buffer and --listen are required");
 	if (parse_endpoint(listen, DEFAULT_NBD_PORT, st.host, sizeof(st.host), &st.port))
@@ -323,11 +352,6 @@ static int primary_create(int argc, char **argv)
 		case OPT_EXPORT:
 			export = optarg;
 			break;
-		case OPT_CONTROL_PORT:
-			if (parse_size(optarg, &v) || v < 1 || v > 65535)
-				return usage_error(cmd, "bad --control-port '%s'", optarg);
-			control_port = v;
-			break;
 		case OPT_SYNC:
 			sync_mode = 1;
 			break;
@@ -349,27 +373,18 @@ static int primary_create(int argc, char **argv)
 				return usage_error(cmd, "--timeout must be 1 to 3600 seconds");
 			st.nbd_timeout = v;
 			break;
-		case OPT_TLS_CERT:
-			snprintf(st.tls_cert, sizeof(st.tls_cert), "%s", optarg);
-			break;
-		case OPT_TLS_KEY:
-			snprintf(st.tls_key, sizeof(st.tls_key), "%s", optarg);
-			break;
-		case OPT_TLS_CA:
-			snprintf(st.tls_ca, sizeof(st.tls_ca), "%s", optarg);
-			break;
 		case OPT_TLS_HOSTNAME:
 			snprintf(st.tls_hostname, sizeof(st.tls_hostname), "%s", optarg);
 			break;
 		default:
-			return usage_error(cmd, "bad option");
+			r = common_option(cmd, c, &st, &control_port);
+			if (r)
+				return r;
 		}
 	}
-	if (optind + 1 != argc)
-		return usage_error(cmd, "want exactly one NAME");
-	name = argv[optind];
-	if (!valid_dm_name(name))
-		return usage_error(cmd, "bad NAME '%s'", name);
+	name = the_name(cmd, argc, argv);
+	if (!name)
+		return EXIT_USAGE;
 	if (st.tls_hostname[0] && !st.tls_cert[0])
 		return usage_error(cmd, "--tls-hostname needs the TLS options");
 	if (!disk || !secondary)
