@@ -55,7 +55,9 @@ static struct dm_task *task(int type, const char *name)
 	last_error[0] = '\0';
 	dmt = dm_task_create(type);
 	if (!dmt) {
-		snprintf(last_error, sizeof(last_error), "out of memory");
+		/* libdevmapper said why (no driver, no control node), or it is memory. */
+		if (!last_error[0])
+			snprintf(last_error, sizeof(last_error), "out of memory");
 		return NULL;
 	}
 	if (name && !dm_task_set_name(dmt, name)) {
@@ -271,11 +273,11 @@ int dm_target_version(const char *target, uint32_t version[3])
 	int r = -1;
 
 	if (!dmt)
-		return -1;
+		return -2;
 	if (!dm_task_run(dmt)) {
 		set_error_errno(dmt);
 		dm_task_destroy(dmt);
-		return -1;
+		return -2;
 	}
 	v = dm_task_get_versions(dmt);
 	do {

@@ -33,7 +33,7 @@ int dm_event_nr(const char *name, uint32_t *event_nr);
 /* Call fn for every dm device; stops and returns fn's value when non-zero. */
 int dm_for_each(int (*fn)(const char *name, void *arg), void *arg);
 
-/* Version of a loaded target; -1 when it is not loaded. */
+/* Version of a loaded target; -1 when it is not loaded, -2 on error. */
 int dm_target_version(const char *target, uint32_t version[3]);
 
 #endif

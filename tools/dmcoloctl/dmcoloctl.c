@@ -200,8 +200,13 @@ int blockdev_info(const char *path, uint64_t *bytes, unsigned int *lbs, char *er
 int check_target_version(const char *target)
 {
 	uint32_t v[3];
+	int r = dm_target_version(target, v);
 
-	if (dm_target_version(target, v))
+	if (r == -2) {
+		errorf("cannot query device-mapper: %s", dm_error());
+		return -1;
+	}
+	if (r)
 		return 0;	/* not loaded: creating a table will load it */
 	if (v[0] != COLO_TARGET_MAJOR) {
 		errorf("the kernel's %s is v%u.%u.%u; this dmcoloctl knows v%u.x only "
@@ -269,7 +274,13 @@ static int cmd_version(int argc, char **argv)
 		return usage_error("version", "unexpected argument '%s'", argv[1]);
 	printf("dmcoloctl %s (targets v%u.x)\n", DMCOLOCTL_VERSION, COLO_TARGET_MAJOR);
 	for (i = 0; i < 3; i++) {
-		if (dm_target_version(targets[i], v))
+		int r = dm_target_version(targets[i], v);
+
+		if (r == -2) {
+			printf("device-mapper unavailable: %s\n", dm_error());
+			return EXIT_OK;
+		}
+		if (r)
 			continue;
 		printf("target %s v%u.%u.%u%s\n", targets[i], v[0], v[1], v[2],
 		       v[0] != COLO_TARGET_MAJOR ? " (not supported by this dmcoloctl)" : "");
