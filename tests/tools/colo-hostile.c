@@ -105,7 +105,7 @@ static void table_case(char *rest, const char *line)
 
 static void message_case(char *rest, const char *line)
 {
-	char dev[128], want[64], now[64];
+	char dev[128], want[64], now[64] = "?";
 	struct dm_task *dmt;
 	int n = 0, ok;
 
