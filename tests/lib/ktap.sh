@@ -5,6 +5,8 @@
 #   ktap_plan N                  "TAP version 13" and "1..N"
 #   ktap_ok NAME | ktap_fail NAME [WHY] | ktap_skip NAME WHY
 #   ktap_check NAME CMD...       ok when CMD succeeds, else not ok with its output
+#   ktap_results FILE            results another program printed (numbered
+#                                from the next one): counted, and FILE shown
 #   ktap_finish                  exits with the kselftest status
 #   ktap_skip_all WHY            plan 0, exit 4
 
@@ -26,6 +28,12 @@ ktap_check() {
 	else
 		ktap_fail "$name" "$* failed: $out"
 	fi
+}
+ktap_results() {
+	cat "$1"
+	_ktap_n=$((_ktap_n + $(grep -cE '^(not )?ok [0-9]+' "$1")))
+	_ktap_pass=$((_ktap_pass + $(grep -cE '^ok [0-9]+' "$1")))
+	_ktap_fail=$((_ktap_fail + $(grep -cE '^not ok [0-9]+' "$1")))
 }
 ktap_skip_all() { echo "TAP version 13"; echo "1..0 # SKIP $1"; exit 4; }
 ktap_finish() {
