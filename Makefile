@@ -6,6 +6,8 @@
 #   make KVER=6.1.0-56-amd64 / make KDIR=/path/to/kbuild-tree
 #   make KERNEL=deb61|deb612|debug   a test kernel (scripts/kernels)
 #   make demo               the two-node workflow with a failover, narrated, in a VM
+#   make reliability-doc    Documentation/dm-colo-reliability.md from the last
+#                           full suite run's figures (build/results/reliability.md)
 #   make check              install deps, build, static checks, unit tests and
 #                           the VM suite on every test kernel
 #   make check KERNELS=deb61 TESTS=<regex>   narrow it
@@ -32,7 +34,7 @@ MODBUILD = $(TOP)/build/$(KRELEASE)
 
 MOD_SOURCES := $(wildcard $(TOP)/drivers/md/dm-colo*.[ch]) $(TOP)/drivers/md/Makefile
 
-.PHONY: all module tools test-tools check selftest-module clean demo
+.PHONY: all module tools test-tools check selftest-module clean demo reliability-doc
 
 all: module tools
 
@@ -64,6 +66,11 @@ check:
 # The two-node workflow, narrated, in a throw-away VM (scripts/demo).
 demo:
 	$(TOP)/scripts/demo
+
+# tests/run writes the figures of each run; this publishes the last one.
+reliability-doc:
+	@test -f $(TOP)/build/results/reliability.md || { echo "no build/results/reliability.md: run make check first" >&2; exit 1; }
+	cp $(TOP)/build/results/reliability.md $(TOP)/Documentation/dm-colo-reliability.md
 
 clean:
 	rm -rf $(TOP)/build

@@ -4,6 +4,8 @@
 # reaches the disk, the secondary goes `broken` and refuses checkpoint, and
 # failover still returns the disk to the last checkpoint plus the
 # secondary's writes, byte for byte.
+# matrix: buffer full (a small buffer) -> the primary write that cannot save its chunk fails with EIO and never reaches the disk; broken; failover gives the checkpoint plus the secondary's writes
+# matrix: buffer device I/O errors (dm-flakey) -> the same
 # timeout: 300
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

@@ -3,6 +3,7 @@
 # epoch; TABLE status reproduces the constructor line; `dmsetup remove` while
 # running drops the buffer cleanly (the disk keeps the primary's writes)
 # and the disk can take a new colo-secondary at once.
+# matrix: suspend/resume, table reload, dmsetup remove of a running colo-secondary -> buffer, state and epoch kept; remove drops the buffer, the disk keeps the primary's writes
 # timeout: 300
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

@@ -4,6 +4,7 @@
 # the merge reaches those chunks: the merge must still finish (a busy chunk
 # is held, drained, then copied), reads and writes stay exact throughout,
 # and the disk ends as the secondary view.
+# matrix: failover merge under secondary I/O, slow buffer device (dm-delay) -> the merge finishes, every read exact, disk = secondary view
 # timeout: 300
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

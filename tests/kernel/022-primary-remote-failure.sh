@@ -8,6 +8,7 @@
 # SIGCONT alone cannot revive the kernel client, whose requests timed
 # out), the resync copies just the logged regions, and after a two-node
 # checkpoint the three disks are identical, byte for byte.
+# matrix: NBD server killed, link cut, server frozen (SIGSTOP) under writes -> primary writes keep completing within the NBD timeout, degraded, resync copies the logged regions, the three disks identical
 # timeout: 900
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

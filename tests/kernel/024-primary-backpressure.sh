@@ -7,6 +7,7 @@
 # flight: status bytes in flight sampled all through a 4-64 KiB write load
 # stay within it, and so does the peak. Nothing is lost: after a two-node
 # checkpoint the three disks are identical.
+# matrix: slow remote (dm-delay, nbd-server syncing) -> bytes in flight never above max_inflight_kb, nothing lost
 # timeout: 900
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

@@ -7,6 +7,7 @@
 # (dm-delay under the secondary disk, nbd-server writing through) succeeds
 # or fails cleanly, loses nothing on the local disk, releases the NBD
 # device, and the local disk takes a new colo-primary at once.
+# matrix: suspend/resume, reload, a new remote, dmsetup remove with forwards in flight -> dirty log and state kept, degraded until resync, remove loses nothing local
 # timeout: 900
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

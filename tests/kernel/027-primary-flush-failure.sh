@@ -7,6 +7,7 @@
 # remote_flush, and every region out of sync (the log cannot know what the
 # server lost). A new secondary, the remote reconnected, and a plain resync
 # copies every region; then the three disks are identical.
+# matrix: secondary disk fails under writes nbd-server acknowledged from its page cache -> checkpoint fails with EIO, degraded remote_flush, every region out of sync, a full resync restores identity
 # timeout: 600
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

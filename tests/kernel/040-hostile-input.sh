@@ -194,4 +194,5 @@ ktap_check "at least $((COUNT * 4)) hostile inputs in all ($TOTAL)" test $TOTAL 
 no_leftover() { [ "$(dmsetup ls | awk '{ print $1 }' | sort | tr '\n' ' ')" = "pri rem sec sec-in tiny " ]; }
 ktap_check "no device left behind but the bed's" no_leftover
 echo "# hostile inputs refused: $TOTAL (seed $SEED)"
+echo "# figure: hostile_inputs=$TOTAL"
 ktap_finish
