@@ -24,7 +24,7 @@
 # W1 ends: every sector exact; a last checkpoint, three identical disks.
 # With all I/O stopped everything is removed and `rmmod dm_colo` succeeds;
 # the module is loaded again (also when the test fails half-way).
-# timeout: 420
+# timeout: 600
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"
 . "$(dirname "$0")/../lib/nbd.sh"
@@ -75,8 +75,7 @@ paused_checkpoint() {
 # writer_done NAME PID LOG: end the writer with SIGUSR1; ok when its exact
 # check passes (not through ktap_check: wait needs the parent shell).
 writer_done() {
-	kill -USR1 "$2" && wait "$2"
-	if [ $? -eq 0 ]; then ktap_ok "$1"; else ktap_fail "$1" "$(cat "$3")"; fi
+	if kill -USR1 "$2" && wait "$2"; then ktap_ok "$1"; else ktap_fail "$1" "$(cat "$3")"; fi
 	sed 's/^/# /' "$3"
 }
 snapshot() {	# tables, states and the module's refcount, in one text
@@ -110,8 +109,8 @@ rmmod_refused() {
 ktap_check "rmmod dm_colo fails: in use" rmmod_refused
 ktap_check "and changed nothing (tables, states, module refcount)" test "$(snapshot)" = "$before"
 cycles() {
-	local i d
-	for i in 1 2 3; do
+	local d
+	for _ in 1 2 3; do
 		for d in sec sec-in pri; do
 			dmsetup suspend $d || { echo "suspend $d failed"; return 1; }
 			dmsetup resume $d || { echo "resume $d failed"; return 1; }
@@ -123,8 +122,11 @@ ktap_check "tables and states unchanged" test "$(snapshot)" = "$before"
 reloads() {
 	local d
 	for d in sec sec-in pri; do
-		dmsetup load $d --table "$(dmsetup table $d)" && dmsetup suspend $d &&
-			dmsetup resume $d || { echo "reload of $d failed"; return 1; }
+		if ! { dmsetup load $d --table "$(dmsetup table $d)" && dmsetup suspend $d &&
+		       dmsetup resume $d; }; then
+			echo "reload of $d failed"
+			return 1
+		fi
 	done
 }
 ktap_check "a reload of each with its own table" reloads
