@@ -55,8 +55,7 @@ trap cleanup EXIT
 trap 'exit 124' TERM	# killed at the time limit: still clean up
 
 paused() {	# paused PID: every thread of PID is stopped
-	local i
-	for i in $(seq 200); do
+	for _ in $(seq 200); do
 		awk '$3 != "T" && $3 != "t" { busy = 1 } END { exit busy }' /proc/"$1"/task/*/stat && return 0
 		sleep 0.05
 	done
@@ -148,7 +147,7 @@ ktap_check "W1 runs again: still replicating" test "$(colo_status pri 1)" = repl
 sleep 1
 out=$(dmsetup remove --force sec-in 2>&1)
 rc=$?
-echo "# dmsetup remove --force sec-in: exit $rc: $out"
+echo "dmsetup remove --force sec-in: exit $rc: $out" | sed 's/^/# /'
 echo "# sec-in: $(dmsetup table sec-in 2>&1)"
 forced() { dmsetup info sec-in > /dev/null 2>&1 && test "$(dmsetup table sec-in | cut -d' ' -f3)" = error; }
 ktap_check "remove --force of the open colo-ingress: refused, its table is now error" forced
