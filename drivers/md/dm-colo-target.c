@@ -579,10 +579,15 @@ static void copy_in_done(int read_err, unsigned long write_err, void *context)
 		else
 			set_error_locked(colo, COLO_ERR_COPY);
 		while ((bio = bio_list_pop(&pe->waiters))) {
-			if (op_is_write(bio_op(bio)))
+			struct colo_io *io = dm_per_bio_data(bio, sizeof(struct colo_io));
+
+			if (op_is_write(bio_op(bio))) {
+				if (io->flags & COLO_IO_INGRESS)
+					colo->nr_ingress_refused++;
 				bio_list_add(&failed, bio);
-			else
+			} else {
 				bio_list_add(&colo->deferred, bio);
+			}
 		}
 	}
 	pending_release_locked(colo, pe);

@@ -29,6 +29,17 @@ write_direct() {
 		conv=notrunc,nocreat,fsync status=none
 }
 
+# write_odirect DEV OFFSET FILE: FILE at byte OFFSET in one O_DIRECT write
+# (bs = FILE's size: FILE up to a few MiB, a multiple of 512), no fsync.
+# write_direct is not that for a FILE under 1 MiB: GNU dd clears O_DIRECT
+# for a last block shorter than bs, so such a write goes through the page
+# cache and reaches the device at writeback (in page-sized bios) or at the
+# fsync, and a failed write shows only as a failed fsync.
+write_odirect() {
+	dd if="$3" of="$1" bs="$(stat -c %s "$3")" seek="$2" oflag=direct,seek_bytes \
+		conv=notrunc,nocreat status=none
+}
+
 # read_direct DEV OFFSET BYTES > FILE
 read_direct() {
 	dd if="$1" bs=1M skip="$2" count="$3" iflag=direct,skip_bytes,count_bytes status=none
