@@ -25,7 +25,7 @@ P=/dev/mapper/pri S=/dev/mapper/sec
 LOCAL=/dev/ram0 SDISK=/dev/ram1 SBUF=/dev/ram2
 OVERLAP=$DMCOLO_TOP/build/tests/colo-overlap
 AREA=$((4 << 20))
-ROUNDS=$(colo_load 4 3)
+ROUNDS=$(colo_load 4 1)	# the debug kernel: a checkpoint takes 3-10 s under TCG
 LOAD_S=1
 writer=""
 cleanup() {

@@ -20,7 +20,7 @@
 
 MODEL=$DMCOLO_TOP/build/tests/colo-model
 SEED=${MODEL_SEED:-1} SEEDS=${MODEL_SEEDS:-$(colo_load 60 50)} OPS=${MODEL_OPS:-200}
-PAIR_SEEDS=${MODEL_PAIR_SEEDS:-$(colo_load 6 2)} PAIR_OPS=${MODEL_PAIR_OPS:-150}
+PAIR_SEEDS=${MODEL_PAIR_SEEDS:-$(colo_load 6 1)} PAIR_OPS=${MODEL_PAIR_OPS:-150}
 LOCAL=/dev/ram0 SDISK=/dev/ram1 SBUF=/dev/ram2 NBD=/dev/nbd0
 RESET=/tmp/model-reset.sh
 
