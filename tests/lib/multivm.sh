@@ -157,3 +157,18 @@ mv_relay() {
 
 # mv_guest_abort WHY: this side cannot go on; the others stop waiting.
 mv_guest_abort() { mv_signal abort "${DMCOLO_ROLE:-?}: $1"; }
+
+# step NAME CMD...: ktap_check; on failure the other sides stop waiting
+# (mv_guest_abort) and this side ends here (its missing results fail on the
+# host).
+step() {
+	local name=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		ktap_ok "$name"
+	else
+		ktap_fail "$name" "$* failed: $out"
+		mv_guest_abort "$name"
+		exit 1
+	fi
+}

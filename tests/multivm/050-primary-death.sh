@@ -24,20 +24,6 @@ SIZE=$((32 * MiB))
 PRI_PLAN=9 SEC_PLAN=14 HOST_PLAN=5
 T=/tmp/mv050
 
-# step NAME CMD...: ktap_check; on failure the other side stops waiting and
-# this side ends here (its missing results fail on the host).
-step() {
-	local name=$1 out
-	shift
-	if out=$("$@" 2>&1); then
-		ktap_ok "$name"
-	else
-		ktap_fail "$name" "$* failed: $out"
-		mv_guest_abort "$name"
-		exit 1
-	fi
-}
-
 # put FILE OFFSET SRC: SRC's bytes into the image file FILE at OFFSET.
 put() { dd if="$3" of="$1" bs=64K seek="$2" oflag=seek_bytes conv=notrunc status=none; }
 
