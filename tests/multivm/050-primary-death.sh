@@ -36,7 +36,7 @@ primary() {
 	ping_secondary() { ping -6 -c 1 -W 5 fe80::2%net0 > /dev/null; }
 	step "the secondary VM answers on the link (fe80::2%net0)" ping_secondary
 	step "dmcoloctl primary create over the link" "$CTL" primary create p --disk $LOCAL \
-		--secondary '[fe80::2%net0]:10809' --export s --timeout 5
+		--secondary '[fe80::2%net0]:10809' --export s --timeout $((10 * MV_SCALE))
 	step "dmcoloctl start: initial sync, then the secondary" "$CTL" start p
 	# The seeded pattern of this epoch, with O_DIRECT.
 	cp "$S/initial" $T/expected

@@ -39,7 +39,7 @@ primary() {
 	ping_secondary() { ping -6 -c 1 -W 5 fe80::2%net0 > /dev/null; }
 	step "the secondary VM answers on the link (fe80::2%net0)" ping_secondary
 	step "dmcoloctl primary create over the link" "$CTL" primary create p --disk $LOCAL \
-		--secondary "$LISTEN" --export s --timeout 5
+		--secondary "$LISTEN" --export s --timeout $((10 * MV_SCALE))
 	step "dmcoloctl start: initial sync, then the secondary" "$CTL" start p
 	random_file $T/w $((512 * KiB))
 	step "a write with O_DIRECT, then dmcoloctl checkpoint" \
