@@ -120,13 +120,14 @@ secondary() {
 	}
 	step "dm-delay: every disk write now takes 1 s" slow_down
 	step "dmcoloctl failover --no-wait" "$CTL" failover s --no-wait
-	# Tell the host once the merge is under way but not done.
+	# Tell the host once the merge is under way but not done (after this
+	# result is out: the host kills this VM at once).
 	merging() {
 		local m end=$((SECONDS + 60 * MV_SCALE))
 		while [ $SECONDS -lt $end ]; do
 			m=$(colo_status s 4)
 			if [ "${m%/*}" -gt 0 ]; then
-				mv_signal sec-merging "$m"
+				echo "$m" > $T/merged
 				[ "${m%/*}" -lt "${m#*/}" ]
 				return
 			fi
@@ -135,6 +136,7 @@ secondary() {
 		return 1
 	}
 	step "the merge is under way (the host kills this VM now)" merging
+	mv_signal sec-merging "$(cat $T/merged)"
 	sleep 3600
 }
 
