@@ -63,7 +63,7 @@ mv_setup() {
 # killed after SECONDS (scaled). The primary (--net-listen) must be booted
 # first: returns once its guest's link is up and quiet (see guest-init).
 mv_boot() {
-	local vm=$1 role=$2 tmo=$(($3 * MV_SCALE)) dir i
+	local vm=$1 role=$2 tmo=$(($3 * MV_SCALE)) dir
 	shift 3
 	dir=$DMCOLO_RESULTS/$vm
 	rm -rf "$dir"
@@ -75,7 +75,7 @@ mv_boot() {
 	MV_PID[$vm]=$!
 	case " $* " in
 	*" --net-listen "*)
-		for i in $(seq $((3000 * MV_SCALE))); do
+		for _ in $(seq $((3000 * MV_SCALE))); do
 			if [ -S "$MV_SOCK" ] && [ -e "$dir/net.up" ]; then
 				sleep 3	# the link-up's MLD reports
 				return 0

@@ -16,6 +16,8 @@
 # primary, a checkpoint; then primary disk = secondary disk = secondary
 # view, byte for byte.
 # host-orchestrated: two VMs
+# matrix: secondary VM SIGKILLed half-way through a failover merge, rebooted on the same disks -> unbuffered chunks untouched, every sector of a buffered chunk pre-merge or view; the primary degrades and keeps writing; a new secondary and resync --full give three identical disks
+# kernels: deb612
 # timeout: 1200
 DMCOLO_TOP=${DMCOLO_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$DMCOLO_TOP/tests/lib/ktap.sh"
@@ -85,7 +87,7 @@ primary() {
 }
 
 secondary() {
-	local S=$DMCOLO_SHARE SBUF=/dev/vdb k size merged total
+	local S=$DMCOLO_SHARE SBUF=/dev/vdb k size merged
 	rm -rf $T && mkdir -p $T
 	ktap_plan $SEC_PLAN
 	size=$(blockdev --getsz /dev/vda)
