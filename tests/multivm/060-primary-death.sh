@@ -12,7 +12,7 @@
 # must be, byte for byte, the checkpoint image plus the secondary's writes.
 # host-orchestrated: two VMs
 # matrix: primary host death between checkpoints (a separate VM, qemu SIGKILLed mid-write) -> dmcoloctl failover on the secondary VM without its peer; the whole secondary disk = the checkpoint image plus the secondary's writes, byte for byte
-# kernels: deb612 debug
+# kernels: deb612
 # timeout: 900
 DMCOLO_TOP=${DMCOLO_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$DMCOLO_TOP/tests/lib/ktap.sh"
