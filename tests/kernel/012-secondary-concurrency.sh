@@ -13,7 +13,7 @@ STRESS=$DMCOLO_TOP/build/tests/colo-stress
 SIZE=$((16 << 20)) SECTORS=$((16 << 11))
 S=/dev/mapper/cc IN=/dev/mapper/cc-in
 OPS=${COLO_STRESS_OPS:-1500}
-cleanup() { dm_remove cc-in cc; brd_teardown; rm -f /tmp/cc-*; }
+cleanup() { touch /tmp/cc-stop; wait; dm_remove cc-in cc; brd_teardown; rm -f /tmp/cc-*; }
 trap cleanup EXIT
 
 brd_setup 2 32
@@ -37,17 +37,16 @@ ktap_check "epoch 2: same load, disk and view exact" \
 	stress --ingress $IN --initial /tmp/cc-disk1 --seed 2 \
 		--out-disk /tmp/cc-disk2 --out-view /tmp/cc-view2
 
-# Failover while the secondary keeps writing and reading.
+# Failover while the secondary keeps writing and reading: the load goes on
+# until the merge has ended (/tmp/cc-stop), so the merge surely runs under it.
+rm -f /tmp/cc-stop
 stress --no-ingress --hot $((256 << 10)) --initial /tmp/cc-disk1 --view-model /tmp/cc-view2 --seed 3 \
-	--ops $((OPS * 4)) --out-disk /tmp/cc-unused --out-view /tmp/cc-view3 > /tmp/cc-load.log 2>&1 &
+	--ops $((OPS * 4)) --until /tmp/cc-stop --out-disk /tmp/cc-unused --out-view /tmp/cc-view3 \
+	> /tmp/cc-load.log 2>&1 &
 load=$!
 sleep 0.3
 ktap_check "failover under secondary load" dmsetup message cc 0 failover
 ktap_check "the load was still running after the failover message" kill -0 $load
-wait $load
-rc=$?
-if [ $rc -eq 0 ]; then ktap_ok "secondary reads and writes exact during the merge"
-else ktap_fail "secondary reads and writes exact during the merge" "$(cat /tmp/cc-load.log)"; fi
 wait_standalone() {
 	for _ in $(seq 300); do
 		[ "$(colo_status cc 1)" = standalone ] && return 0
@@ -56,6 +55,11 @@ wait_standalone() {
 	dmsetup status cc; return 1
 }
 ktap_check "merge ends in standalone" wait_standalone
+touch /tmp/cc-stop
+wait $load
+rc=$?
+if [ $rc -eq 0 ]; then ktap_ok "secondary reads and writes exact during the merge"
+else ktap_fail "secondary reads and writes exact during the merge" "$(cat /tmp/cc-load.log)"; fi
 ktap_check "the disk is the secondary view: last checkpoint + secondary writes" \
 	same_bytes /dev/ram0 0 /tmp/cc-view3
 ktap_finish

@@ -21,6 +21,8 @@
  * --no-ingress: secondary writers and readers only (during a failover
  * merge, when the ingress is fenced).
  * --hot BYTES: all I/O in the first BYTES of the region (a few hot chunks).
+ * --until FILE: after the --ops, keep going until FILE exists (a load that
+ * is sure to outlast a failover message, however fast the machine).
  *
  * Exit: 0 all exact, 1 a mismatch or I/O error, 2 bad usage.
  */
@@ -41,10 +43,16 @@
 #define READERS 2
 
 static const char *disk_path, *view_path, *ingress_path, *initial_path;
-static const char *out_disk_path, *out_view_path;
+static const char *out_disk_path, *out_view_path, *until_path;
 static size_t region, hot;
 static unsigned long ops = 2000, seed = 1;
 static int no_ingress;
+
+/* Another operation: --ops not done yet, or --until's file not there yet. */
+static int more(unsigned long done)
+{
+	return done < ops || (until_path && access(until_path, F_OK));
+}
 
 static uint64_t next_rand(uint64_t *s)
 {
@@ -111,7 +119,7 @@ static int writer(int w, unsigned char *model)
 	unsigned long i;
 	size_t b, k;
 
-	for (i = 0; i < ops; i++) {
+	for (i = 0; more(i); i++) {
 		b = (next_rand(&s) % owned) * WRITERS + w;
 		for (k = 0; k < BLOCK; k += 8)
 			*(uint64_t *)(buf + k) = next_rand(&s);
@@ -135,7 +143,7 @@ static int reader(int r, const unsigned char *initial)
 	unsigned long i;
 	size_t b;
 
-	for (i = 0; i < ops; i++) {
+	for (i = 0; more(i); i++) {
 		b = (next_rand(&s) % owned) * WRITERS + next_rand(&s) % 2;
 		if (pread(fd, buf, BLOCK, b * BLOCK) != BLOCK) {
 			fprintf(stderr, "reader %d: read block %zu: %s\n", r, b, strerror(errno));
@@ -177,7 +185,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: colo-stress --disk DEV --secondary DEV [--ingress DEV | --no-ingress]\n"
 		"                   --initial FILE --size BYTES --out-disk FILE --out-view FILE\n"
-		"                   [--view-model FILE] [--hot BYTES] [--ops N] [--seed N]\n");
+		"                   [--view-model FILE] [--hot BYTES] [--ops N] [--seed N] [--until FILE]\n");
 	exit(2);
 }
 
@@ -220,6 +228,8 @@ int main(int argc, char **argv)
 			ops = strtoul(v, NULL, 0);
 		else if (!strcmp(a, "--seed"))
 			seed = strtoul(v, NULL, 0);
+		else if (!strcmp(a, "--until"))
+			until_path = v;
 		else
 			usage();
 	}
