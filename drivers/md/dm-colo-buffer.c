@@ -239,15 +239,15 @@ sector_t colo_buffer_slot_sector(struct colo_buffer *b, u32 slot)
 	return (sector_t)slot << b->chunk_shift;
 }
 
-/* The disk region of @chunk; the disk's last chunk may be short. */
-static void chunk_regions(struct colo_buffer *b, u64 chunk, u32 slot,
+/* The disk region of @nr chunks from @chunk; the disk's last chunk may be short. */
+static void chunk_regions(struct colo_buffer *b, u64 chunk, u32 slot, unsigned int nr,
 			  struct dm_io_region *disk, struct dm_io_region *buf)
 {
 	sector_t start = (sector_t)chunk << b->chunk_shift;
 
 	disk->bdev = b->disk;
 	disk->sector = start;
-	disk->count = min_t(sector_t, (sector_t)1 << b->chunk_shift, b->disk_sectors - start);
+	disk->count = min_t(sector_t, (sector_t)nr << b->chunk_shift, b->disk_sectors - start);
 	buf->bdev = b->buf;
 	buf->sector = colo_buffer_slot_sector(b, slot);
 	buf->count = disk->count;
@@ -258,15 +258,15 @@ void colo_buffer_copy_in(struct colo_buffer *b, u64 chunk, u32 slot,
 {
 	struct dm_io_region disk, buf;
 
-	chunk_regions(b, chunk, slot, &disk, &buf);
+	chunk_regions(b, chunk, slot, 1, &disk, &buf);
 	dm_kcopyd_copy(b->kc, &disk, 1, &buf, 0, done, context);
 }
 
-void colo_buffer_copy_out(struct colo_buffer *b, u64 chunk, u32 slot,
+void colo_buffer_copy_out(struct colo_buffer *b, u64 chunk, u32 slot, unsigned int nr,
 			  dm_kcopyd_notify_fn done, void *context)
 {
 	struct dm_io_region disk, buf;
 
-	chunk_regions(b, chunk, slot, &disk, &buf);
+	chunk_regions(b, chunk, slot, nr, &disk, &buf);
 	dm_kcopyd_copy(b->kc, &buf, 1, &disk, 0, done, context);
 }

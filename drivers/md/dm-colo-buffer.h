@@ -82,8 +82,11 @@ int colo_buffer_grow(struct colo_buffer *b, gfp_t gfp);
 /* Disk chunk -> slot: save a chunk's current content. */
 void colo_buffer_copy_in(struct colo_buffer *b, u64 chunk, u32 slot,
 			 dm_kcopyd_notify_fn done, void *context);
-/* Slot -> disk chunk: merge at failover. */
-void colo_buffer_copy_out(struct colo_buffer *b, u64 chunk, u32 slot,
+/*
+ * Slots -> disk chunks: merge at failover. @nr consecutive slots from @slot
+ * hold the @nr consecutive chunks from @chunk.
+ */
+void colo_buffer_copy_out(struct colo_buffer *b, u64 chunk, u32 slot, unsigned int nr,
 			  dm_kcopyd_notify_fn done, void *context);
 
 #endif

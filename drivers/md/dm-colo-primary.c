@@ -29,8 +29,12 @@
  *
  * Context: map runs in the submitter's context and never waits. All
  * dispatching happens in the worker (process context, no bio list, so it
- * may wait for memory). Completions run in any context, including hard
- * interrupts: they only take pc->lock and queue the worker.
+ * may wait for memory). The remote bios are submitted by a second work
+ * item, in dispatch order: submitting to NBD sleeps while its tags or its
+ * socket buffer are full, and a stalled secondary must hold back only the
+ * forwards (up to max_inflight_kb), not the local writes. Completions run
+ * in any context, including hard interrupts: they only take pc->lock and
+ * queue the worker.
  *
  * Documentation/admin-guide/device-mapper/dm-colo.rst has the details.
  */
@@ -178,6 +182,7 @@ struct colo_primary {
 	struct list_head ios;
 	struct list_head waiting;
 	struct bio_list deferred;
+	struct bio_list remote_bios;	/* dispatched, for remote_worker */
 	u64 next_seq;
 	unsigned int nr_copies;
 	u64 nr_forwarding;
@@ -191,6 +196,7 @@ struct colo_primary {
 	struct mutex msg_lock;		/* messages, resume */
 	struct workqueue_struct *wq;
 	struct work_struct worker;
+	struct work_struct remote_worker;
 	struct dm_kcopyd_client *kc;
 	struct bio_set bs;
 	mempool_t io_pool;
@@ -394,7 +400,29 @@ static struct bio *remote_bio(struct colo_primary *pc, struct primary_io *io)
 	return bio;
 }
 
-/* Worker: send io to the local disk, and to the remote if IO_FORWARDED. */
+/* Submit the remote bios in the order they were dispatched; may sleep. */
+static void remote_worker(struct work_struct *work)
+{
+	struct colo_primary *pc = container_of(work, struct colo_primary, remote_worker);
+	struct bio_list bios;
+	struct blk_plug plug;
+	struct bio *bio;
+
+	spin_lock_irq(&pc->lock);
+	bios = pc->remote_bios;
+	bio_list_init(&pc->remote_bios);
+	spin_unlock_irq(&pc->lock);
+
+	blk_start_plug(&plug);
+	while ((bio = bio_list_pop(&bios)))
+		submit_bio_noacct(bio);
+	blk_finish_plug(&plug);
+}
+
+/*
+ * Worker: send io to the local disk, and queue it for the remote
+ * (remote_worker) if IO_FORWARDED.
+ */
 static void dispatch_write(struct colo_primary *pc, struct primary_io *io)
 {
 	struct bio *local, *remote = NULL;
@@ -419,7 +447,10 @@ static void dispatch_write(struct colo_primary *pc, struct primary_io *io)
 	if (remote) {
 		remote->bi_end_io = remote_endio;
 		remote->bi_private = io;
-		submit_bio_noacct(remote);
+		spin_lock_irq(&pc->lock);
+		bio_list_add(&pc->remote_bios, remote);
+		spin_unlock_irq(&pc->lock);
+		queue_work(pc->wq, &pc->remote_worker);
 	}
 }
 
@@ -769,9 +800,11 @@ static struct colo_primary *primary_create(struct dm_target *ti, struct primary_
 	INIT_LIST_HEAD(&pc->ios);
 	INIT_LIST_HEAD(&pc->waiting);
 	bio_list_init(&pc->deferred);
+	bio_list_init(&pc->remote_bios);
 	init_waitqueue_head(&pc->wait);
 	mutex_init(&pc->msg_lock);
 	INIT_WORK(&pc->worker, primary_worker);
+	INIT_WORK(&pc->remote_worker, remote_worker);
 
 	if (mempool_init_slab_pool(&pc->io_pool, PRIMARY_MIN_IOS, primary_io_cache))
 		goto bad_pool;

@@ -41,6 +41,8 @@
 #define COLO_MAX_CHUNK_SECTORS	BIT(16)
 #define COLO_MIN_PENDING	64
 #define COLO_MERGE_JOBS		16
+/* The most one merge copy takes: consecutive chunks merge together. */
+#define COLO_MERGE_RUN_SECTORS	2048
 #define PENDING_HASH_BITS	8
 #define TRACK_HASH_BITS		8
 
@@ -92,6 +94,7 @@ struct colo_pending {
 	bool ingress;		/* a primary write is waiting for the fill */
 	struct bio_list waiters;
 	struct list_head drain;	/* merge waiting for in-flight I/O to end */
+	struct colo_pending *run_next;	/* merge: next chunk of the same copy */
 };
 
 /* Per-bio data of both targets. */
@@ -233,6 +236,7 @@ static void pending_add_locked(struct colo_disk *colo, struct colo_pending *pe,
 	pe->chunk = chunk;
 	pe->slot = slot;
 	pe->ingress = false;
+	pe->run_next = NULL;
 	bio_list_init(&pe->waiters);
 	hlist_add_head(&pe->node, &colo->pending[hash_64(chunk, PENDING_HASH_BITS)]);
 	colo->nr_pending++;
@@ -600,30 +604,73 @@ static void copy_in_done(int read_err, unsigned long write_err, void *context)
 	inflight_put(colo);
 }
 
-/* Failover merge: every committed slot is copied back to its chunk. */
+/*
+ * Failover merge: every committed slot is copied back to its chunk, a run
+ * of slots holding consecutive chunks in one copy (merge_extend_locked).
+ */
 static void copy_out_done(int read_err, unsigned long write_err, void *context)
 {
-	struct colo_pending *pe = context;
-	struct colo_disk *colo = pe->colo;
+	struct colo_pending *run = context, *pe, *next;
+	struct colo_disk *colo = run->colo;
+	unsigned int i, n = 0;
 	unsigned long flags;
 
 	spin_lock_irqsave(&colo->lock, flags);
-	if (!read_err && !write_err) {
-		colo_buffer_set_merged(colo->buffer, pe->slot);
-		colo->merge_done++;
-	} else {
+	if (read_err || write_err)
 		set_error_locked(colo, COLO_ERR_MERGE);
-		colo->merge_failed++;
+	for (pe = run; pe; pe = pe->run_next) {
+		if (!read_err && !write_err) {
+			colo_buffer_set_merged(colo->buffer, pe->slot);
+			colo->merge_done++;
+		} else {
+			colo->merge_failed++;
+		}
+		pending_release_locked(colo, pe);
+		n++;
 	}
 	colo->merge_inflight--;
-	pending_release_locked(colo, pe);
 	spin_unlock_irqrestore(&colo->lock, flags);
 
-	mempool_free(pe, &colo->pending_pool);
+	for (pe = run; pe; pe = next) {
+		next = pe->run_next;
+		mempool_free(pe, &colo->pending_pool);
+	}
 	wake_worker(colo);
 	/* postsuspend and a dtr may wait for the merge */
 	wake_up_all(&colo->inflight_wait);
-	inflight_put(colo);
+	for (i = 0; i < n; i++)
+		inflight_put(colo);
+}
+
+/*
+ * A sequential write fills slots in disk order: after @lead, take the next
+ * slots into the same copy while they hold the next chunks and are idle,
+ * up to COLO_MERGE_RUN_SECTORS. Returns the chunks in the run.
+ * Context: worker, colo->lock held (so the allocation does not wait).
+ */
+static unsigned int merge_extend_locked(struct colo_disk *colo, struct colo_pending *lead)
+{
+	unsigned int n = 1, max = max(1U, COLO_MERGE_RUN_SECTORS >> colo->chunk_shift);
+	struct colo_pending *last = lead, *pe;
+	u32 slot;
+	u64 chunk;
+
+	while (n < max && colo->merge_cursor < colo_buffer_reserved(colo->buffer)) {
+		slot = colo->merge_cursor;
+		if (!colo_buffer_slot_chunk(colo->buffer, slot, &chunk) ||
+		    chunk != lead->chunk + n || colo_buffer_merged(colo->buffer, slot) ||
+		    pending_lookup_locked(colo, chunk) || chunk_tracked_locked(colo, chunk, false))
+			break;
+		pe = mempool_alloc(&colo->pending_pool, GFP_NOWAIT);
+		if (!pe)
+			break;
+		pending_add_locked(colo, pe, chunk, slot);
+		last->run_next = pe;
+		last = pe;
+		colo->merge_cursor++;
+		n++;
+	}
+	return n;
 }
 
 /*
@@ -644,7 +691,7 @@ static void merge_start_drained(struct colo_disk *colo)
 
 	list_for_each_entry_safe(pe, tmp, &ready, drain) {
 		list_del_init(&pe->drain);
-		colo_buffer_copy_out(colo->buffer, pe->chunk, pe->slot, copy_out_done, pe);
+		colo_buffer_copy_out(colo->buffer, pe->chunk, pe->slot, 1, copy_out_done, pe);
 	}
 }
 
@@ -715,8 +762,10 @@ static bool merge_step(struct colo_disk *colo)
 			list_add_tail(&pe->drain, &colo->merge_draining);
 			spin_unlock_irq(&colo->lock);
 		} else {
+			unsigned int nr = merge_extend_locked(colo, pe);
+
 			spin_unlock_irq(&colo->lock);
-			colo_buffer_copy_out(colo->buffer, chunk, slot, copy_out_done, pe);
+			colo_buffer_copy_out(colo->buffer, chunk, slot, nr, copy_out_done, pe);
 		}
 		pe = NULL;
 	}
