@@ -11,6 +11,8 @@
 #   make check              install deps, build, static checks, unit tests and
 #                           the VM suite on every test kernel
 #   make check KERNELS=deb61 TESTS=<regex>   narrow it
+#   make bench [KERNEL=deb61]  the benchmarks against the peers, in VMs
+#                           (deb612 by default): bench/results/KERNEL.md
 #   make clean
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
@@ -34,7 +36,8 @@ MODBUILD = $(TOP)/build/$(KRELEASE)
 
 MOD_SOURCES := $(wildcard $(TOP)/drivers/md/dm-colo*.[ch]) $(TOP)/drivers/md/Makefile
 
-.PHONY: all module tools test-tools check selftest-module clean demo reliability-doc
+.PHONY: all module tools test-tools bench-tools bench check selftest-module clean demo \
+	reliability-doc
 
 all: module tools
 
@@ -62,6 +65,14 @@ test-tools: tools
 
 check:
 	$(TOP)/tests/check
+
+# Programs the benchmark VMs run (build/bench/).
+bench-tools:
+	@mkdir -p $(TOP)/build/bench
+	$(MAKE) -C $(TOP)/bench/tools OUT=$(TOP)/build/bench
+
+bench:
+	$(TOP)/bench/run --kernel $(or $(KERNEL),deb612)
 
 # The two-node workflow, narrated, in a throw-away VM (scripts/demo).
 demo:

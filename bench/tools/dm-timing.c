@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dm-timing: time device-mapper operations from one process, with
+ * libdevmapper, so that a fork and exec of dmsetup (tens of milliseconds
+ * under TCG) is not part of what is measured.
+ *
+ *   dm-timing message NAME TEXT
+ *       the message ioctl alone
+ *   dm-timing message-until NAME TEXT STATE [TIMEOUT_S]
+ *       the message, then until the first status word is STATE (polled
+ *       every 2 ms, which costs the emulated CPU little): a failover until
+ *       the merge has ended
+ *   dm-timing snapshot-recreate ORIGIN SNAPSHOT
+ *       the stock way to drop a snapshot's exceptions: suspend the origin,
+ *       remove the snapshot, create it again with the same table, resume
+ *       the origin
+ *   dm-timing snapshot-merge ORIGIN SNAPSHOT [TIMEOUT_S]
+ *       the stock merge: suspend the origin and the snapshot, reload the
+ *       snapshot as snapshot-merge with the same arguments, resume both, and
+ *       wait until its status says every chunk is merged
+ *
+ * Prints the elapsed time in milliseconds (one line, "%.3f"). The clock
+ * starts after a first ioctl on the device: libdevmapper's one-time set-up
+ * (opening the control node, the version check) is not measured.
+ * Exit: 0 done, 1 an operation failed or timed out, 2 bad usage.
+ */
+#define _GNU_SOURCE
+#include <inttypes.h>
+#include <libdevmapper.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int fail(const char *what, const char *name)
+{
+	fprintf(stderr, "dm-timing: %s %s failed\n", what, name);
+	return 1;
+}
+
+static int simple_task(int type, const char *name)
+{
+	struct dm_task *dmt = dm_task_create(type);
+	int ok;
+
+	if (!dmt)
+		return 0;
+	ok = dm_task_set_name(dmt, name) && dm_task_run(dmt);
+	dm_task_destroy(dmt);
+	return ok;
+}
+
+static int message(const char *name, const char *text)
+{
+	struct dm_task *dmt = dm_task_create(DM_DEVICE_TARGET_MSG);
+	int ok;
+
+	if (!dmt)
+		return 0;
+	ok = dm_task_set_name(dmt, name) && dm_task_set_sector(dmt, 0) &&
+	     dm_task_set_message(dmt, text) && dm_task_run(dmt);
+	dm_task_destroy(dmt);
+	return ok;
+}
+
+/* The single target's type and parameters (TABLE or STATUS), malloc'ed. */
+static int get_target(int type, const char *name, uint64_t *len, char **target, char **params)
+{
+	struct dm_task *dmt = dm_task_create(type);
+	uint64_t start;
+	char *t = NULL, *p = NULL;
+	int ok = 0;
+
+	if (!dmt)
+		return 0;
+	if (dm_task_set_name(dmt, name) && dm_task_run(dmt)) {
+		dm_get_next_target(dmt, NULL, &start, len, &t, &p);
+		if (t && p) {
+			*target = strdup(t);
+			*params = strdup(p);
+			ok = *target && *params;
+		}
+	}
+	dm_task_destroy(dmt);
+	return ok;
+}
+
+static int create(const char *name, uint64_t len, const char *target, const char *params)
+{
+	struct dm_task *dmt = dm_task_create(DM_DEVICE_CREATE);
+	int ok;
+
+	if (!dmt)
+		return 0;
+	ok = dm_task_set_name(dmt, name) && dm_task_add_target(dmt, 0, len, target, params) &&
+	     dm_task_run(dmt);
+	dm_task_destroy(dmt);
+	return ok;
+}
+
+static int reload(const char *name, uint64_t len, const char *target, const char *params)
+{
+	struct dm_task *dmt = dm_task_create(DM_DEVICE_RELOAD);
+	int ok;
+
+	if (!dmt)
+		return 0;
+	ok = dm_task_set_name(dmt, name) && dm_task_add_target(dmt, 0, len, target, params) &&
+	     dm_task_run(dmt);
+	dm_task_destroy(dmt);
+	return ok;
+}
+
+static int first_word_is(const char *name, const char *state)
+{
+	uint64_t len;
+	char *target, *params;
+	size_t n = strlen(state);
+	int is;
+
+	if (!get_target(DM_DEVICE_STATUS, name, &len, &target, &params))
+		return -1;
+	is = !strncmp(params, state, n) && (params[n] == ' ' || !params[n]);
+	free(target);
+	free(params);
+	return is;
+}
+
+/* snapshot-merge status: "<allocated>/<total> <metadata>"; done when equal. */
+static int merge_done(const char *name)
+{
+	uint64_t len, allocated, total, metadata;
+	char *target, *params;
+	int done;
+
+	if (!get_target(DM_DEVICE_STATUS, name, &len, &target, &params))
+		return -1;
+	done = sscanf(params, "%" SCNu64 "/%" SCNu64 " %" SCNu64, &allocated, &total,
+		      &metadata) == 3 && allocated == metadata;
+	free(target);
+	free(params);
+	return done;
+}
+
+static int cmd_message_until(const char *name, const char *text, const char *state,
+			     double timeout_ms)
+{
+	double start = now_ms();
+	int r;
+
+	if (!message(name, text))
+		return fail("message", name);
+	while ((r = first_word_is(name, state)) == 0) {
+		if (now_ms() - start > timeout_ms) {
+			fprintf(stderr, "dm-timing: %s not %s after %.0f ms\n", name, state,
+				timeout_ms);
+			return 1;
+		}
+		usleep(2000);
+	}
+	if (r < 0)
+		return fail("status", name);
+	printf("%.3f\n", now_ms() - start);
+	return 0;
+}
+
+static int cmd_snapshot_recreate(const char *origin, const char *snap)
+{
+	uint64_t len;
+	char *target, *params;
+	double start;
+
+	if (!get_target(DM_DEVICE_TABLE, snap, &len, &target, &params) ||
+	    strcmp(target, "snapshot"))
+		return fail("reading the snapshot table of", snap);
+	start = now_ms();
+	if (!simple_task(DM_DEVICE_SUSPEND, origin))
+		return fail("suspend", origin);
+	if (!simple_task(DM_DEVICE_REMOVE, snap))
+		return fail("remove", snap);
+	if (!create(snap, len, target, params))
+		return fail("create", snap);
+	if (!simple_task(DM_DEVICE_RESUME, origin))
+		return fail("resume", origin);
+	printf("%.3f\n", now_ms() - start);
+	free(target);
+	free(params);
+	return 0;
+}
+
+static int cmd_snapshot_merge(const char *origin, const char *snap, double timeout_ms)
+{
+	uint64_t len;
+	char *target, *params;
+	double start;
+	int r;
+
+	if (!get_target(DM_DEVICE_TABLE, snap, &len, &target, &params) ||
+	    strcmp(target, "snapshot"))
+		return fail("reading the snapshot table of", snap);
+	start = now_ms();
+	if (!simple_task(DM_DEVICE_SUSPEND, origin))
+		return fail("suspend", origin);
+	if (!simple_task(DM_DEVICE_SUSPEND, snap))
+		return fail("suspend", snap);
+	if (!reload(snap, len, "snapshot-merge", params))
+		return fail("reload as snapshot-merge", snap);
+	if (!simple_task(DM_DEVICE_RESUME, snap))
+		return fail("resume", snap);
+	if (!simple_task(DM_DEVICE_RESUME, origin))
+		return fail("resume", origin);
+	while ((r = merge_done(snap)) == 0) {
+		if (now_ms() - start > timeout_ms) {
+			fprintf(stderr, "dm-timing: %s not merged after %.0f ms\n", snap,
+				timeout_ms);
+			return 1;
+		}
+		usleep(2000);
+	}
+	if (r < 0)
+		return fail("status", snap);
+	printf("%.3f\n", now_ms() - start);
+	free(target);
+	free(params);
+	return 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: dm-timing message NAME TEXT\n"
+		"       dm-timing message-until NAME TEXT STATE [TIMEOUT_S]\n"
+		"       dm-timing snapshot-recreate ORIGIN SNAPSHOT\n"
+		"       dm-timing snapshot-merge ORIGIN SNAPSHOT [TIMEOUT_S]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	double start, timeout_ms = 600e3;
+
+	if (argc < 2)
+		usage();
+	dm_log_init_verbose(0);
+	if (argc >= 3 && !simple_task(DM_DEVICE_INFO, argv[2]))
+		return fail("info", argv[2]);
+	if (!strcmp(argv[1], "message") && argc == 4) {
+		start = now_ms();
+		if (!message(argv[2], argv[3]))
+			return fail("message", argv[2]);
+		printf("%.3f\n", now_ms() - start);
+		return 0;
+	}
+	if (!strcmp(argv[1], "message-until") && (argc == 5 || argc == 6)) {
+		if (argc == 6)
+			timeout_ms = atof(argv[5]) * 1e3;
+		return cmd_message_until(argv[2], argv[3], argv[4], timeout_ms);
+	}
+	if (!strcmp(argv[1], "snapshot-recreate") && argc == 4)
+		return cmd_snapshot_recreate(argv[2], argv[3]);
+	if (!strcmp(argv[1], "snapshot-merge") && (argc == 4 || argc == 5)) {
+		if (argc == 5)
+			timeout_ms = atof(argv[4]) * 1e3;
+		return cmd_snapshot_merge(argv[2], argv[3], timeout_ms);
+	}
+	usage();
+	return 2;
+}
