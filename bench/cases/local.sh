@@ -30,8 +30,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# table DEV: "0 SECTORS" of DEV.
 size_of() { blockdev --getsz "$1"; }
+
+# ramdisks N MB: N brd devices of MB, every page allocated (brd allocates a
+# page on its first write: whoever wrote first would pay for it).
+ramdisks() {
+	local i
+	brd_setup "$1" "$2" || die "brd"
+	for i in $(seq 0 $(($1 - 1))); do
+		dd if=/dev/zero of=/dev/ram$i bs=1M oflag=direct status=none 2> /dev/null
+		[ "$(blockdev --getsize64 /dev/ram$i)" -eq $(($2 * MiB)) ] || die "ram$i"
+	done
+}
 
 # --- ingress: colo-ingress vs dm-linear vs snapshot-origin
 
@@ -65,7 +75,7 @@ ingress_snapshot_down() { dmsetup remove bn && dmsetup remove bo; }
 bench_ingress() {
 	local rep impl qd
 	note "ingress: brd disk and buffer, $((CHUNK >> 10)) KiB chunks, $NCHUNKS chunks; first touch = one 4 KiB write at the start of each chunk, re-write = the same writes again in the same epoch"
-	brd_setup 2 $((REGION / MiB)) || die "brd"
+	ramdisks 2 $((REGION / MiB))
 	for rep in $(seq "$REPS"); do
 		for impl in linear colo snapshot; do
 			"ingress_${impl}_up"
@@ -85,7 +95,7 @@ bench_ingress() {
 bench_secondary() {
 	local rep impl n dev
 	note "secondary: brd disk and buffer, $((CHUNK >> 10)) KiB chunks; first touch and re-write as for ingress; reads: 4 KiB random, QD1, ${RUNTIME} s, before any write (clean) and once every chunk is buffered"
-	brd_setup 2 $((REGION / MiB)) || die "brd"
+	ramdisks 2 $((REGION / MiB))
 	n=$(size_of /dev/ram0)
 	for rep in $(seq "$REPS"); do
 		for impl in colo snapshot; do
@@ -177,7 +187,7 @@ bench_merge() {
 	local rep n ms t0 cow
 	note "merge: $NCHUNKS chunks of $((CHUNK >> 10)) KiB ($((REGION / MiB)) MiB) buffered by secondary writes, brd disk and buffer; dd copies the same bytes buffer -> disk with bs=1M and O_DIRECT; snapshot-merge merges a persistent snapshot holding the same chunks"
 	# One more chunk of room for the persistent snapshot's metadata.
-	brd_setup 2 $((REGION / MiB + 16)) || die "brd"
+	ramdisks 2 $((REGION / MiB + 16))
 	n=$((REGION / 512))
 	for rep in $(seq "$REPS"); do
 		dmsetup create bs --table "0 $n colo-secondary /dev/ram0 /dev/ram1 $CHUNK_SECTORS" &&
