@@ -138,9 +138,25 @@ fill() {
 		die "fill $1 with $2 chunks"
 }
 
+# memory CHUNKS IMPL BEFORE AFTER DEV...: kernel memory per chunk, twice:
+# from before the table was loaded to after the fill (memory-chunk), and
+# what removing the filled devices gives back (memory-chunk-freed; memory
+# freed earlier and still on its way back cannot make it lower). Below a
+# million chunks both are lost in free-page noise: not emitted.
+memory() {
+	local chunks=$1 impl=$2 before=$3 after=$4 full freed
+	shift 4
+	full=$(kernel_kb)
+	dmsetup remove "$@" || die "remove $*"
+	freed=$(kernel_kb)
+	[ "$chunks" -eq 1048576 ] || return 0
+	emit "memory-chunk-$chunks" "$impl" "$(((after - before) * 1024 / chunks))" B
+	emit "memory-chunk-freed-$chunks" "$impl" "$(((full - freed) * 1024 / chunks))" B
+}
+
 bench_checkpoint() {
-	local chunks max=${BENCH_CHUNKS_MAX:-1048576} rep sectors before created after ios ms
-	note "checkpoint: 4 KiB chunks on dm-zero devices (only the index is measured); the index memory is MemTotal - MemFree after drop_caches, from before the table is loaded to after the fill, divided by the chunks"
+	local chunks max=${BENCH_CHUNKS_MAX:-1048576} rep sectors before after ios ms
+	note "checkpoint: 4 KiB chunks on dm-zero devices (only the index is measured), filled by 1 MiB O_DIRECT writes; the snapshot peer is suspend origin + remove + create + resume, timed in one process; memory per chunk is MemTotal - MemFree after drop_caches, from before the table is loaded to after the fill, and again what removing the filled device gives back, divided by the chunks"
 	for chunks in 1024 10240 102400 1048576; do
 		[ "$chunks" -le "$max" ] || continue
 		sectors=$((chunks * 8))
@@ -149,38 +165,32 @@ bench_checkpoint() {
 			before=$(kernel_kb)
 			dmsetup create bs --table "0 $sectors colo-secondary /dev/mapper/bz /dev/mapper/bb 8" &&
 				dmsetup message bs 0 start || die "colo-secondary setup"
-			created=$(kernel_kb)
 			fill /dev/mapper/bs $chunks
 			after=$(kernel_kb)
 			[ "$(dmsetup status bs | awk '{ print $6 }')" = "$chunks/$chunks" ] ||
 				die "not $chunks chunks buffered: $(dmsetup status bs)"
-			# Below a million chunks the index is lost in free-page noise.
-			if [ "$chunks" -eq 1048576 ]; then
-				emit "memory-chunk-$chunks" colo "$(((after - before) * 1024 / chunks))" B
-				emit "memory-chunk-fill-$chunks" colo "$(((after - created) * 1024 / chunks))" B
-			fi
 			ios=$(( $(io_count /dev/mapper/bz) + $(io_count /dev/mapper/bb) ))
 			ms=$("$TIMING" message bs checkpoint) || die "checkpoint"
 			emit "checkpoint-$chunks" colo "$ms" ms
 			emit "checkpoint-io-$chunks" colo \
 				$(( $(io_count /dev/mapper/bz) + $(io_count /dev/mapper/bb) - ios )) IOs
-			dmsetup remove bs
-			# The peer: a transient snapshot with as many exceptions.
-			before=$(kernel_kb)
+			fill /dev/mapper/bs $chunks
+			memory "$chunks" colo "$before" "$after" bs
+			# The peer: a transient snapshot with as many exceptions
 			# (its COW a little larger: a transient store is full one
-			# chunk before its end)
-			zero_dev bc $((sectors + 1024)) &&
-				dmsetup create bo --table "0 $sectors snapshot-origin /dev/mapper/bz" &&
+			# chunk before its end).
+			zero_dev bc $((sectors + 1024)) || die "dm-zero"
+			before=$(kernel_kb)
+			dmsetup create bo --table "0 $sectors snapshot-origin /dev/mapper/bz" &&
 				dmsetup create bn --table "0 $sectors snapshot /dev/mapper/bz /dev/mapper/bc N 8" ||
 				die "snapshot setup"
 			fill /dev/mapper/bn $chunks
 			after=$(kernel_kb)
-			[ "$chunks" -ne 1048576 ] ||
-				emit "memory-chunk-$chunks" snapshot "$(((after - before) * 1024 / chunks))" B
 			ms=$("$TIMING" snapshot-recreate bo bn) || die "snapshot recreate"
 			emit "checkpoint-$chunks" snapshot "$ms" ms
-			dmsetup remove bn && dmsetup remove bo && dmsetup remove bc &&
-				dmsetup remove bz && dmsetup remove bb
+			fill /dev/mapper/bn $chunks
+			memory "$chunks" snapshot "$before" "$after" bn bo
+			dmsetup remove bc && dmsetup remove bz && dmsetup remove bb
 		done
 	done
 }
@@ -223,5 +233,6 @@ bench_merge() {
 }
 
 for c in $CASES; do
+	echo "case $c"
 	"bench_$c"
 done
