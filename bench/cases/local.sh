@@ -131,11 +131,13 @@ bench_secondary() {
 # that filling a million chunks costs no memory and little time.
 zero_dev() { dmsetup create "$1" --table "0 $2 zero"; }
 
-# fill DEV CHUNKS: a full-chunk (4 KiB) write to each of CHUNKS chunks.
+# fill DEV CHUNKS: a full-chunk (4 KiB) write to each of CHUNKS chunks, in
+# random order (fio's random map: each block once). In disk order
+# dm-snapshot would keep runs of up to 256 consecutive exceptions in one
+# entry: its best case, not a VM's writes.
 fill() {
-	dd if=/dev/zero of="$1" bs=1M count=$(($2 * 4096 / MiB)) oflag=direct status=none &&
-		[ $(($2 * 4096 % MiB)) -eq 0 ] ||
-		die "fill $1 with $2 chunks"
+	fio_json "$1" --rw=randwrite --bs=4k --iodepth=32 --size=$(($2 * 4096)) \
+		--randrepeat=1 > /dev/null || die "fill $1 with $2 chunks"
 }
 
 # memory CHUNKS IMPL BEFORE AFTER DEV...: kernel memory per chunk, twice:
@@ -156,7 +158,7 @@ memory() {
 
 bench_checkpoint() {
 	local chunks max=${BENCH_CHUNKS_MAX:-1048576} rep sectors before after ios ms
-	note "checkpoint: 4 KiB chunks on dm-zero devices (only the index is measured), filled by 1 MiB O_DIRECT writes; the snapshot peer is suspend origin + remove + create + resume, timed in one process; memory per chunk is MemTotal - MemFree after drop_caches, from before the table is loaded to after the fill, and again what removing the filled device gives back, divided by the chunks"
+	note "checkpoint: 4 KiB chunks on dm-zero devices (only the index is measured), filled by 4 KiB O_DIRECT writes in random order, each chunk once; the snapshot peer is suspend origin + remove + create + resume, timed in one process; memory per chunk is MemTotal - MemFree after drop_caches, from before the table is loaded to after the fill, and again what removing the filled device gives back, divided by the chunks"
 	for chunks in 1024 10240 102400 1048576; do
 		[ "$chunks" -le "$max" ] || continue
 		sectors=$((chunks * 8))
