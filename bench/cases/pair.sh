@@ -5,7 +5,7 @@
 # which side this is. Prints `bench CASE IMPL VALUE UNIT` lines.
 #
 #   forwarding  4 KiB random writes QD1 and QD32, 1 MiB sequential writes,
-#               on the primary: dm-linear on the local disk, colo-primary
+#               a burst of 8 MiB of 4 KiB writes, on the primary: dm-linear on the local disk, colo-primary
 #               async and sync (replicating to a colo-secondary through
 #               its NBD export, set up by dmcoloctl), DRBD 8.4 protocol A
 #               and C between the same two VMs over the same link
@@ -44,8 +44,8 @@ workload() {
 		--time_based --runtime="$RUNTIME" ;;
 	seq1m-qd4) fio_mbs "$2" write --rw=write --bs=1m --iodepth=4 --size=$SEQ_SIZE \
 		--time_based --runtime="$RUNTIME" ;;
-	# 8 MiB of writes: within colo's max_inflight, so async takes them
-	# at the local disk's pace however slow the link.
+	# 8 MiB of writes: within colo's max_inflight, so async is bounded by
+	# what a forward costs the primary, not by what the secondary absorbs.
 	burst4k-qd32) fio_iops "$2" write --rw=randwrite --bs=4k --iodepth=32 --size=$RAND_SIZE \
 		--number_ios=2048 ;;
 	esac

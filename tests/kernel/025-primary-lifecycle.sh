@@ -101,8 +101,11 @@ ktap_check "resync: replicating, nothing copied (nothing was written)" resync_no
 nbd_disconnect /dev/nbd0
 ktap_check "a write, two-node checkpoint, three disks identical" checkpoint_same $((40 * RG)) /tmp/plc-e
 
-# --- remove while forwards are in flight to a slow remote
-slow 200
+# --- remove while forwards are in flight to a slow remote: 1.5 s a write
+# there, so that they are still in flight when dd has returned and the
+# status is read, even on the debug kernel (200 ms left none there once
+# the forwards were submitted apart from the local writes)
+slow 1500
 ktap_check "16 writes of 64 KiB (async: they return with the local writes)" \
 	timeout 60 dd if=/tmp/plc-d of=$P bs=64K seek=$((10 * MiB)) oflag=direct,seek_bytes \
 		conv=notrunc,nocreat status=none
