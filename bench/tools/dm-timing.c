@@ -94,22 +94,11 @@ static int get_target(int type, const char *name, uint64_t *len, char **target, 
 	return ok;
 }
 
-static int create(const char *name, uint64_t len, const char *target, const char *params)
+/* DM_DEVICE_CREATE (create, load, resume) or DM_DEVICE_RELOAD with one target. */
+static int load_table(int type, const char *name, uint64_t len, const char *target,
+		      const char *params)
 {
-	struct dm_task *dmt = dm_task_create(DM_DEVICE_CREATE);
-	int ok;
-
-	if (!dmt)
-		return 0;
-	ok = dm_task_set_name(dmt, name) && dm_task_add_target(dmt, 0, len, target, params) &&
-	     dm_task_run(dmt);
-	dm_task_destroy(dmt);
-	return ok;
-}
-
-static int reload(const char *name, uint64_t len, const char *target, const char *params)
-{
-	struct dm_task *dmt = dm_task_create(DM_DEVICE_RELOAD);
+	struct dm_task *dmt = dm_task_create(type);
 	int ok;
 
 	if (!dmt)
@@ -136,7 +125,7 @@ static int first_word_is(const char *name, const char *state)
 }
 
 /* snapshot-merge status: "<allocated>/<total> <metadata>"; done when equal. */
-static int merge_done(const char *name)
+static int merge_done(const char *name, const char *unused)
 {
 	uint64_t len, allocated, total, metadata;
 	char *target, *params;
@@ -148,20 +137,22 @@ static int merge_done(const char *name)
 		      &metadata) == 3 && allocated == metadata;
 	free(target);
 	free(params);
+	(void)unused;
 	return done;
 }
 
-static int cmd_message_until(const char *name, const char *text, const char *state,
-			     double timeout_ms)
+/*
+ * Poll @done(name, arg) every 2 ms until it holds; print the time since
+ * @start. Returns main's exit status.
+ */
+static int wait_until(int (*done)(const char *, const char *), const char *name,
+		      const char *arg, double start, double timeout_ms)
 {
-	double start = now_ms();
 	int r;
 
-	if (!message(name, text))
-		return fail("message", name);
-	while ((r = first_word_is(name, state)) == 0) {
+	while ((r = done(name, arg)) == 0) {
 		if (now_ms() - start > timeout_ms) {
-			fprintf(stderr, "dm-timing: %s not %s after %.0f ms\n", name, state,
+			fprintf(stderr, "dm-timing: %s: not done after %.0f ms\n", name,
 				timeout_ms);
 			return 1;
 		}
@@ -173,21 +164,37 @@ static int cmd_message_until(const char *name, const char *text, const char *sta
 	return 0;
 }
 
+/* The snapshot's table, checked to be one: snapshot <origin> <cow> ... */
+static int snapshot_table(const char *snap, uint64_t *len, char **target, char **params)
+{
+	return get_target(DM_DEVICE_TABLE, snap, len, target, params) &&
+	       !strcmp(*target, "snapshot");
+}
+
+static int cmd_message_until(const char *name, const char *text, const char *state,
+			     double timeout_ms)
+{
+	double start = now_ms();
+
+	if (!message(name, text))
+		return fail("message", name);
+	return wait_until(first_word_is, name, state, start, timeout_ms);
+}
+
 static int cmd_snapshot_recreate(const char *origin, const char *snap)
 {
 	uint64_t len;
 	char *target, *params;
 	double start;
 
-	if (!get_target(DM_DEVICE_TABLE, snap, &len, &target, &params) ||
-	    strcmp(target, "snapshot"))
+	if (!snapshot_table(snap, &len, &target, &params))
 		return fail("reading the snapshot table of", snap);
 	start = now_ms();
 	if (!simple_task(DM_DEVICE_SUSPEND, origin))
 		return fail("suspend", origin);
 	if (!simple_task(DM_DEVICE_REMOVE, snap))
 		return fail("remove", snap);
-	if (!create(snap, len, target, params))
+	if (!load_table(DM_DEVICE_CREATE, snap, len, target, params))
 		return fail("create", snap);
 	if (!simple_task(DM_DEVICE_RESUME, origin))
 		return fail("resume", origin);
@@ -202,36 +209,23 @@ static int cmd_snapshot_merge(const char *origin, const char *snap, double timeo
 	uint64_t len;
 	char *target, *params;
 	double start;
-	int r;
 
-	if (!get_target(DM_DEVICE_TABLE, snap, &len, &target, &params) ||
-	    strcmp(target, "snapshot"))
+	if (!snapshot_table(snap, &len, &target, &params))
 		return fail("reading the snapshot table of", snap);
 	start = now_ms();
 	if (!simple_task(DM_DEVICE_SUSPEND, origin))
 		return fail("suspend", origin);
 	if (!simple_task(DM_DEVICE_SUSPEND, snap))
 		return fail("suspend", snap);
-	if (!reload(snap, len, "snapshot-merge", params))
+	if (!load_table(DM_DEVICE_RELOAD, snap, len, "snapshot-merge", params))
 		return fail("reload as snapshot-merge", snap);
 	if (!simple_task(DM_DEVICE_RESUME, snap))
 		return fail("resume", snap);
 	if (!simple_task(DM_DEVICE_RESUME, origin))
 		return fail("resume", origin);
-	while ((r = merge_done(snap)) == 0) {
-		if (now_ms() - start > timeout_ms) {
-			fprintf(stderr, "dm-timing: %s not merged after %.0f ms\n", snap,
-				timeout_ms);
-			return 1;
-		}
-		usleep(2000);
-	}
-	if (r < 0)
-		return fail("status", snap);
-	printf("%.3f\n", now_ms() - start);
 	free(target);
 	free(params);
-	return 0;
+	return wait_until(merge_done, snap, NULL, start, timeout_ms);
 }
 
 static void usage(void)
