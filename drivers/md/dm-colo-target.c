@@ -560,19 +560,81 @@ static void process_deferred(struct colo_disk *colo)
 	}
 }
 
-/* kcopyd finished saving a chunk into its slot. Context: kcopyd (process). */
+/*
+ * Route the waiters of a chunk just filled, in order, and take those that
+ * only need a remap or an ending: @issue gets them remapped, @ended the
+ * ones to end (a refused write with BLK_STS_IOERR). This spares the first write to each
+ * chunk a trip through the worker, as dm-snapshot issues its bios from the
+ * copy's callback. A waiter whose route would sleep (allocate, start a
+ * copy) goes to the worker with every waiter after it, to keep their order.
+ */
+static void route_filled_locked(struct colo_disk *colo, struct bio_list *waiters,
+				struct bio_list *issue, struct bio_list *ended)
+{
+	struct colo_pending *no_prealloc = NULL;
+	struct colo_route r;
+	enum colo_action act;
+	struct bio *bio;
+
+	while ((bio = bio_list_pop(waiters))) {
+		struct colo_io *io = dm_per_bio_data(bio, sizeof(struct colo_io));
+
+		r.copy = NULL;
+		if (io->flags & COLO_IO_INGRESS)
+			act = route_ingress_locked(colo, bio, &no_prealloc, &r);
+		else
+			act = route_secondary_locked(colo, bio, &no_prealloc, &r);
+		switch (act) {
+		case ACT_DISK:
+			remap_to_disk(colo, bio);
+			bio_list_add(issue, bio);
+			break;
+		case ACT_BUFFER:
+			remap_to_slot(colo, bio, r.slot);
+			bio_list_add(issue, bio);
+			break;
+		case ACT_ENDIO:
+			bio_list_add(ended, bio);
+			break;
+		case ACT_KILL:
+			bio->bi_status = BLK_STS_IOERR;
+			bio_list_add(ended, bio);
+			break;
+		case ACT_QUEUED:
+			break;
+		default:
+			/* ACT_NEED_*: nothing was taken for it yet. */
+			bio_list_add(&colo->deferred, bio);
+			bio_list_merge(&colo->deferred, waiters);
+			bio_list_init(waiters);
+			return;
+		}
+	}
+}
+
+/*
+ * kcopyd finished saving a chunk into its slot. Context: kcopyd's callback
+ * (process, may sleep in submit_bio_noacct; no kcopyd copy is started here).
+ */
 static void copy_in_done(int read_err, unsigned long write_err, void *context)
 {
 	struct colo_pending *pe = context;
 	struct colo_disk *colo = pe->colo;
-	struct bio_list failed;
+	struct bio_list failed, issue, ended, waiters;
 	unsigned long flags;
+	bool wake;
 	struct bio *bio;
 
 	bio_list_init(&failed);
+	bio_list_init(&issue);
+	bio_list_init(&ended);
 	spin_lock_irqsave(&colo->lock, flags);
 	if (!read_err && !write_err) {
 		colo_buffer_commit(colo->buffer, pe->chunk, pe->slot);
+		waiters = pe->waiters;
+		bio_list_init(&pe->waiters);
+		pending_release_locked(colo, pe);
+		route_filled_locked(colo, &waiters, &issue, &ended);
 	} else {
 		/*
 		 * The original is not saved: writes waiting for it fail,
@@ -593,14 +655,21 @@ static void copy_in_done(int read_err, unsigned long write_err, void *context)
 				bio_list_add(&colo->deferred, bio);
 			}
 		}
+		pending_release_locked(colo, pe);
 	}
-	pending_release_locked(colo, pe);
+	/* A merge waits for fills to end; deferred bios wait for the worker. */
+	wake = !bio_list_empty(&colo->deferred) || colo->state == COLO_MERGING;
 	spin_unlock_irqrestore(&colo->lock, flags);
 
+	while ((bio = bio_list_pop(&issue)))
+		submit_bio_noacct(bio);
+	while ((bio = bio_list_pop(&ended)))
+		bio_endio(bio);
 	while ((bio = bio_list_pop(&failed)))
 		bio_io_error(bio);
 	mempool_free(pe, &colo->pending_pool);
-	wake_worker(colo);
+	if (wake)
+		wake_worker(colo);
 	inflight_put(colo);
 }
 
