@@ -22,12 +22,23 @@ die() { echo "bench: $*" >&2; exit 1; }
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
+# under_perf CMD...: CMD, under `perf record -a -g` into
+# $BENCH_PERF_DIR/$PERF_LABEL.data when both are set (bench/profile; the
+# caller names the run: PERF_LABEL=CASE-IMPL).
+under_perf() {
+	if [ -n "${BENCH_PERF_DIR:-}" ] && [ -n "${PERF_LABEL:-}" ]; then
+		perf record -q -F 999 -a -g -o "$BENCH_PERF_DIR/$PERF_LABEL.data" -- "$@"
+	else
+		"$@"
+	fi
+}
+
 # fio_json DEV [fio options...]: one job on DEV with O_DIRECT and libaio,
 # its JSON report on stdout.
 fio_json() {
 	local dev=$1
 	shift
-	fio --name=bench --filename="$dev" --direct=1 --ioengine=libaio \
+	under_perf fio --name=bench --filename="$dev" --direct=1 --ioengine=libaio \
 		--output-format=json "$@" 2> /dev/null
 }
 

@@ -81,8 +81,10 @@ bench_ingress() {
 			"ingress_${impl}_up"
 			for qd in 1 32; do
 				"ingress_${impl}_reset"
-				emit "ingress-first-qd$qd" "$impl" "$(first_touch "$DEV" $CHUNK $NCHUNKS $qd)" IOPS
-				emit "ingress-rewrite-qd$qd" "$impl" "$(first_touch "$DEV" $CHUNK $NCHUNKS $qd)" IOPS
+				emit "ingress-first-qd$qd" "$impl" "$(PERF_LABEL=ingress-first-qd$qd-$impl \
+					first_touch "$DEV" $CHUNK $NCHUNKS $qd)" IOPS
+				emit "ingress-rewrite-qd$qd" "$impl" "$(PERF_LABEL=ingress-rewrite-qd$qd-$impl \
+					first_touch "$DEV" $CHUNK $NCHUNKS $qd)" IOPS
 			done
 			"ingress_${impl}_down"
 		done
@@ -111,7 +113,8 @@ bench_secondary() {
 			fi
 			emit secondary-randread-clean-qd1 $impl "$(fio_iops $dev read --rw=randread \
 				--bs=4k --iodepth=1 --time_based --runtime="$RUNTIME")" IOPS
-			emit secondary-first-qd1 $impl "$(first_touch $dev $CHUNK $NCHUNKS 1)" IOPS
+			emit secondary-first-qd1 $impl "$(PERF_LABEL=secondary-first-qd1-$impl \
+				first_touch $dev $CHUNK $NCHUNKS 1)" IOPS
 			emit secondary-rewrite-qd1 $impl "$(first_touch $dev $CHUNK $NCHUNKS 1)" IOPS
 			emit secondary-randread-buffered-qd1 $impl "$(fio_iops $dev read --rw=randread \
 				--bs=4k --iodepth=1 --time_based --runtime="$RUNTIME")" IOPS
@@ -210,13 +213,14 @@ bench_merge() {
 			dmsetup message bs 0 start || die "colo-secondary setup"
 		dd if=/dev/zero of=/dev/mapper/bs bs=1M count=$((REGION / MiB)) oflag=direct status=none ||
 			die "fill"
-		ms=$("$TIMING" message-until bs failover standalone) || die "failover"
+		ms=$(PERF_LABEL=merge-colo under_perf "$TIMING" message-until bs failover standalone) ||
+			die "failover"
 		emit merge colo "$ms" ms
 		dmsetup remove bs
 
 		t0=$(date +%s%N)
-		dd if=/dev/ram1 of=/dev/ram0 bs=1M count=$((REGION / MiB)) iflag=direct oflag=direct \
-			status=none || die "dd"
+		PERF_LABEL=merge-dd under_perf dd if=/dev/ram1 of=/dev/ram0 bs=1M count=$((REGION / MiB)) \
+			iflag=direct oflag=direct status=none || die "dd"
 		emit merge dd "$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')" ms
 
 		# A new persistent store: its header zeroed.
@@ -227,7 +231,8 @@ bench_merge() {
 			die "snapshot setup (cow $cow sectors)"
 		dd if=/dev/zero of=/dev/mapper/bn bs=1M count=$((REGION / MiB)) oflag=direct status=none ||
 			die "fill the snapshot"
-		ms=$("$TIMING" snapshot-merge bo bn) || die "snapshot-merge"
+		ms=$(PERF_LABEL=merge-snapshot under_perf "$TIMING" snapshot-merge bo bn) ||
+			die "snapshot-merge"
 		emit merge snapshot-merge "$ms" ms
 		dmsetup remove bn && dmsetup remove bo
 	done
