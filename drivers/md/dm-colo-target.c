@@ -563,9 +563,9 @@ static void process_deferred(struct colo_disk *colo)
 /*
  * Route the waiters of a chunk just filled, in order, and take those that
  * only need a remap or an ending: @issue gets them remapped, @ended the
- * ones to end (a refused write with BLK_STS_IOERR). This spares the first write to each
- * chunk a trip through the worker, as dm-snapshot issues its bios from the
- * copy's callback. A waiter whose route would sleep (allocate, start a
+ * ones to end (a refused write with BLK_STS_IOERR). This spares the first
+ * write to each chunk a trip through the worker, as dm-snapshot issues its
+ * bios from the copy's callback. A waiter whose route would sleep (allocate, start a
  * copy) goes to the worker with every waiter after it, to keep their order.
  */
 static void route_filled_locked(struct colo_disk *colo, struct bio_list *waiters,
