@@ -36,6 +36,8 @@
 #include "dm-colo-primary.h"
 
 #define DM_MSG_PREFIX "colo"
+/* The dm-colo release (VERSION, dkms.conf); the targets carry their own. */
+#define DM_COLO_RELEASE "0.2.0"
 
 #define COLO_MIN_CHUNK_SECTORS	8
 #define COLO_MAX_CHUNK_SECTORS	BIT(16)
@@ -1636,3 +1638,8 @@ module_exit(dm_colo_exit);
 MODULE_DESCRIPTION(DM_NAME " COLO block replication targets");
 MODULE_AUTHOR("dm-colo developers");
 MODULE_LICENSE("GPL");
+MODULE_VERSION(DM_COLO_RELEASE);
+/* Device-mapper loads a target's module as "dm-<target name>". */
+MODULE_ALIAS("dm-colo-secondary");
+MODULE_ALIAS("dm-colo-ingress");
+MODULE_ALIAS("dm-colo-primary");

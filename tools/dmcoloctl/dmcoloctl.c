@@ -99,7 +99,7 @@ static const struct command commands[] = {
 	  cmd_remove },
 	{ "agent", "NAME", "the secondary's control agent (started by secondary create)", "",
 	  cmd_agent },
-	{ "version", "", "show the tool's version and the loaded dm-colo targets' versions", "",
+	{ "version", "", "show the tool's version and the loaded dm-colo module's and targets' versions", "",
 	  cmd_version },
 	{ "help", "[COMMAND]", "show this help, or one command's", "", cmd_help },
 };
@@ -130,8 +130,8 @@ static const struct command *find_command(const char *name)
 
 static void command_usage(const struct command *c)
 {
-	printf("usage: dmcoloctl %s %s\n  %s\n%s%s", c->name, c->args, c->summary,
-	       c->help[0] ? "\n" : "", c->help);
+	printf("usage: dmcoloctl %s%s%s\n  %s\n%s%s", c->name, c->args[0] ? " " : "",
+	       c->args, c->summary, c->help[0] ? "\n" : "", c->help);
 }
 
 void errorf(const char *fmt, ...)
@@ -262,6 +262,44 @@ int load_state(const char *name, struct node_state *st)
 	return -1;
 }
 
+/* One line of a /sys/module/dm_colo file, or "" when it is not there. */
+static void read_module_attr(const char *attr, char *buf, size_t len)
+{
+	char path[128];
+	FILE *f;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "/sys/module/dm_colo/%s", attr);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (fgets(buf, len, f))
+		buf[strcspn(buf, "\n")] = '\0';
+	fclose(f);
+}
+
+/*
+ * The loaded module's release (MODULE_VERSION) and srcversion, a checksum
+ * of its sources that modinfo shows for a module file too: together they
+ * tell which build is running.
+ */
+static void print_module_version(void)
+{
+	char version[64], srcversion[64], initstate[16];
+
+	if (access("/sys/module/dm_colo", F_OK)) {
+		printf("module dm-colo not loaded\n");
+		return;
+	}
+	read_module_attr("version", version, sizeof(version));
+	read_module_attr("srcversion", srcversion, sizeof(srcversion));
+	read_module_attr("initstate", initstate, sizeof(initstate));
+	printf("module dm-colo %s", version[0] ? version : "(no version)");
+	if (srcversion[0])
+		printf(", srcversion %s", srcversion);
+	printf("%s\n", initstate[0] ? "" : ", built into the kernel");
+}
+
 static int cmd_version(int argc, char **argv)
 {
 	static const char *const targets[] = {
@@ -273,6 +311,7 @@ static int cmd_version(int argc, char **argv)
 	if (argc > 1)
 		return usage_error("version", "unexpected argument '%s'", argv[1]);
 	printf("dmcoloctl %s (targets v%u.x)\n", DMCOLOCTL_VERSION, COLO_TARGET_MAJOR);
+	print_module_version();
 	for (i = 0; i < 3; i++) {
 		int r = dm_target_version(targets[i], v);
 
@@ -321,6 +360,7 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return EXIT_OK;
 	}
+	dm_quiet();
 	if (!strcmp(argv[1], "--version"))
 		return cmd_version(1, argv + 1);
 	c = find_command(argv[1]);
@@ -334,6 +374,5 @@ int main(int argc, char **argv)
 			return EXIT_OK;
 		}
 	}
-	dm_quiet();
 	return c->run(argc - 1, argv + 1);
 }

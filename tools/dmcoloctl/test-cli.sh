@@ -50,7 +50,7 @@ for c in "${cases[@]}"; do
 done
 for c in $cmds; do
 	n=$((n + 1))
-	if "$ctl" "$c" --help | grep -q "^usage: dmcoloctl $c "; then
+	if "$ctl" "$c" --help | grep -qE "^usage: dmcoloctl $c( |\$)"; then
 		echo "ok $n dmcoloctl $c --help"
 	else
 		echo "not ok $n dmcoloctl $c --help"
