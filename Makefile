@@ -13,6 +13,13 @@
 #   make check KERNELS=deb61 TESTS=<regex>   narrow it
 #   make bench [KERNEL=deb61]  the benchmarks against the peers, in VMs
 #                           (deb612 by default): bench/results/KERNEL.md
+#   make install [DESTDIR=] [PREFIX=/usr/local] [DKMS=1] [MODULE_SIGN=1]
+#                           module (unless DKMS=1), dmcoloctl, its manual,
+#                           bash completion, systemd unit, docs
+#   make uninstall          what make install installed (same variables)
+#   make dkms-install       the module through DKMS, rebuilt on kernel
+#                           upgrades (with DESTDIR: only its source tree)
+#   make dkms-uninstall
 #   make clean
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
@@ -37,7 +44,21 @@ MODBUILD = $(TOP)/build/$(KRELEASE)
 MOD_SOURCES := $(wildcard $(TOP)/drivers/md/dm-colo*.[ch]) $(TOP)/drivers/md/Makefile
 
 .PHONY: all module tools test-tools bench-tools bench check selftest-module clean demo \
-	reliability-doc
+	reliability-doc install install-module install-tools uninstall dkms-src \
+	dkms-install dkms-uninstall
+
+VERSION := $(shell cat $(TOP)/VERSION)
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/dm-colo
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+# Out-of-tree modules go to updates/, which depmod prefers over the
+# kernel's own directories (DKMS uses updates/dkms).
+MODDIR ?= updates
+DKMS_SRC = $(DESTDIR)/usr/src/dm-colo-$(VERSION)
 
 all: module tools
 
@@ -82,6 +103,57 @@ demo:
 reliability-doc:
 	@test -f $(TOP)/build/results/reliability.md || { echo "no build/results/reliability.md: run make check first" >&2; exit 1; }
 	cp $(TOP)/build/results/reliability.md $(TOP)/Documentation/dm-colo-reliability.md
+
+install: $(if $(DKMS),,install-module) install-tools
+
+# Kbuild signs at install time when the kernel has CONFIG_MODULE_SIG_ALL,
+# with the kernel's own key, which distribution headers never ship:
+# MODULE_SIGN=1 lets it try (your own kernel tree); for Secure Boot with a
+# distribution kernel use DKMS, which signs with its MOK key. Kbuild skips
+# depmod for an external module's tree without System.map: run it here
+# when installing into the live system.
+install-module: module
+	$(MAKE) -C $(KDIR) M=$(MODBUILD)/module INSTALL_MOD_PATH=$(DESTDIR) \
+		INSTALL_MOD_DIR=$(MODDIR) $(if $(MODULE_SIGN),,CONFIG_MODULE_SIG_ALL=) \
+		modules_install
+	$(if $(DESTDIR),,depmod -a $(KRELEASE))
+
+SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
+
+install-tools: tools
+	install -D -m 0755 $(TOP)/tools/dmcoloctl/dmcoloctl $(DESTDIR)$(SBINDIR)/dmcoloctl
+	install -D -m 0644 $(TOP)/tools/dmcoloctl/dmcoloctl.8 $(DESTDIR)$(MANDIR)/man8/dmcoloctl.8
+	install -D -m 0644 $(TOP)/tools/dmcoloctl/dmcoloctl.bash-completion \
+		$(DESTDIR)$(BASHCOMPDIR)/dmcoloctl
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	$(SUBST) $(TOP)/tools/dmcoloctl/systemd/dmcolo-secondary@.service.in \
+		> $(DESTDIR)$(UNITDIR)/dmcolo-secondary@.service
+	$(SUBST) $(TOP)/tools/dmcoloctl/systemd/dmcolo-secondary.conf.example.in \
+		> $(DESTDIR)$(DOCDIR)/dmcolo-secondary.conf.example
+	install -m 0644 $(TOP)/README.md $(TOP)/CHANGELOG.md \
+		$(TOP)/Documentation/admin-guide/device-mapper/dm-colo.rst $(DESTDIR)$(DOCDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/dmcoloctl $(DESTDIR)$(MANDIR)/man8/dmcoloctl.8 \
+		$(DESTDIR)$(BASHCOMPDIR)/dmcoloctl $(DESTDIR)$(UNITDIR)/dmcolo-secondary@.service
+	rm -rf $(DESTDIR)$(DOCDIR)
+	$(if $(DKMS),,rm -f $(DESTDIR)/lib/modules/$(KRELEASE)/$(MODDIR)/dm-colo.ko*)
+
+# What DKMS builds from: the module's sources and dkms.conf, nothing else.
+dkms-src:
+	install -d $(DKMS_SRC)/drivers/md
+	install -m 0644 $(TOP)/dkms.conf $(TOP)/VERSION $(DKMS_SRC)/
+	install -m 0644 $(MOD_SOURCES) $(TOP)/drivers/md/Kconfig $(DKMS_SRC)/drivers/md/
+
+dkms-install: dkms-src
+ifeq ($(DESTDIR),)
+	dkms status -m dm-colo -v $(VERSION) | grep -q . || dkms add -m dm-colo -v $(VERSION)
+	dkms install -m dm-colo -v $(VERSION) $(if $(KVER),-k $(KVER))
+endif
+
+dkms-uninstall:
+	-dkms remove -m dm-colo -v $(VERSION) --all
+	rm -rf $(DKMS_SRC)
 
 clean:
 	rm -rf $(TOP)/build
