@@ -10,6 +10,8 @@
 #include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
+#include <linux/vmalloc.h>
+#include <linux/workqueue.h>
 
 #include "dm-colo-buffer.h"
 
@@ -52,6 +54,24 @@ struct colo_buffer {
 	u32 count;		/* of which committed */
 
 	struct dm_kcopyd_client *kc;
+
+	/* Merge copies: each through a buffer of its own, reused. */
+	struct dm_io_client *io_client;
+	struct workqueue_struct *merge_wq;
+	spinlock_t merge_lock;		/* protects merge_free */
+	struct list_head merge_free;
+	struct colo_merge_copy *merge_copies;
+};
+
+/* One merge copy: read the slots into @data, then write them to the disk. */
+struct colo_merge_copy {
+	struct work_struct work;
+	struct list_head free;
+	struct colo_buffer *b;
+	void *data;
+	struct dm_io_region from, to;
+	dm_kcopyd_notify_fn done;
+	void *context;
 };
 
 static struct colo_slot *slot_entry(struct colo_buffer *b, u32 slot)
@@ -62,6 +82,89 @@ static struct colo_slot *slot_entry(struct colo_buffer *b, u32 slot)
 static struct colo_bucket *chunk_bucket(struct colo_buffer *b, u64 chunk)
 {
 	return &b->buckets[hash_64(chunk, b->hash_bits)];
+}
+
+static void merge_copy_work(struct work_struct *work);
+
+/* Larger chunks (a run is at least one) are merged by dm-kcopyd. */
+static sector_t merge_copy_sectors(void)
+{
+	return COLO_MERGE_RUN_SECTORS;
+}
+
+/* The merge's dm-io client and workqueue; its buffers come at failover. */
+static int merge_copies_create(struct colo_buffer *b)
+{
+	unsigned int i;
+
+	spin_lock_init(&b->merge_lock);
+	INIT_LIST_HEAD(&b->merge_free);
+	b->io_client = dm_io_client_create();
+	if (IS_ERR(b->io_client)) {
+		int r = PTR_ERR(b->io_client);
+
+		b->io_client = NULL;
+		return r;
+	}
+	b->merge_wq = alloc_workqueue("dm-colo-merge", WQ_MEM_RECLAIM | WQ_UNBOUND,
+				      COLO_MERGE_JOBS);
+	if (!b->merge_wq)
+		return -ENOMEM;
+	b->merge_copies = kcalloc(COLO_MERGE_JOBS, sizeof(*b->merge_copies), GFP_KERNEL);
+	if (!b->merge_copies)
+		return -ENOMEM;
+	for (i = 0; i < COLO_MERGE_JOBS; i++) {
+		b->merge_copies[i].b = b;
+		INIT_WORK(&b->merge_copies[i].work, merge_copy_work);
+	}
+	return 0;
+}
+
+static void merge_copies_destroy(struct colo_buffer *b)
+{
+	if (b->merge_wq)
+		destroy_workqueue(b->merge_wq);
+	if (b->merge_copies)
+		colo_buffer_merge_release(b);
+	kfree(b->merge_copies);
+	if (b->io_client)
+		dm_io_client_destroy(b->io_client);
+}
+
+void colo_buffer_merge_prepare(struct colo_buffer *b)
+{
+	unsigned int i;
+
+	for (i = 0; i < COLO_MERGE_JOBS; i++) {
+		struct colo_merge_copy *mc = &b->merge_copies[i];
+
+		if (mc->data)
+			continue;
+		mc->data = vmalloc(merge_copy_sectors() << SECTOR_SHIFT);
+		if (!mc->data)
+			break;
+		spin_lock_irq(&b->merge_lock);
+		list_add(&mc->free, &b->merge_free);
+		spin_unlock_irq(&b->merge_lock);
+	}
+	if (i < COLO_MERGE_JOBS)
+		DMWARN("%pg: no memory for %u merge buffers: dm-kcopyd merges the rest",
+		       b->disk, COLO_MERGE_JOBS - i);
+}
+
+void colo_buffer_merge_release(struct colo_buffer *b)
+{
+	struct colo_merge_copy *mc, *tmp;
+	LIST_HEAD(free);
+
+	spin_lock_irq(&b->merge_lock);
+	list_splice_init(&b->merge_free, &free);
+	spin_unlock_irq(&b->merge_lock);
+	list_for_each_entry_safe(mc, tmp, &free, free) {
+		list_del(&mc->free);
+		vfree(mc->data);
+		mc->data = NULL;
+	}
 }
 
 struct colo_buffer *colo_buffer_create(struct block_device *disk, sector_t disk_sectors,
@@ -100,6 +203,9 @@ struct colo_buffer *colo_buffer_create(struct block_device *disk, sector_t disk_
 		b->kc = NULL;
 		goto bad;
 	}
+	r = merge_copies_create(b);
+	if (r)
+		goto bad;
 	r = colo_buffer_grow(b, GFP_KERNEL);
 	if (r)
 		goto bad;
@@ -113,6 +219,7 @@ void colo_buffer_destroy(struct colo_buffer *b)
 {
 	u32 i;
 
+	merge_copies_destroy(b);
 	if (b->kc)
 		dm_kcopyd_client_destroy(b->kc);
 	if (b->pages)
@@ -262,11 +369,59 @@ void colo_buffer_copy_in(struct colo_buffer *b, u64 chunk, u32 slot,
 	dm_kcopyd_copy(b->kc, &disk, 1, &buf, 0, done, context);
 }
 
+/* A merge copy, in the merge workqueue: read the slots, write the chunks. */
+static void merge_copy_work(struct work_struct *work)
+{
+	struct colo_merge_copy *mc = container_of(work, struct colo_merge_copy, work);
+	struct colo_buffer *b = mc->b;
+	struct dm_io_request req = {
+		.bi_opf = REQ_OP_READ,
+		.mem.type = DM_IO_VMA,
+		.mem.ptr.vma = mc->data,
+		.client = b->io_client,
+	};
+	unsigned long read_err = 0, write_err = 0;
+	dm_kcopyd_notify_fn done = mc->done;
+	void *context = mc->context;
+
+	if (dm_io(&req, 1, &mc->from, &read_err, IOPRIO_DEFAULT) && !read_err)
+		read_err = 1;
+	if (!read_err) {
+		req.bi_opf = REQ_OP_WRITE;
+		if (dm_io(&req, 1, &mc->to, &write_err, IOPRIO_DEFAULT) && !write_err)
+			write_err = 1;
+	}
+	/* Free again before @done: it may start the next copy. */
+	spin_lock_irq(&b->merge_lock);
+	list_add(&mc->free, &b->merge_free);
+	spin_unlock_irq(&b->merge_lock);
+	done(read_err ? 1 : 0, write_err, context);
+}
+
 void colo_buffer_copy_out(struct colo_buffer *b, u64 chunk, u32 slot, unsigned int nr,
 			  dm_kcopyd_notify_fn done, void *context)
 {
+	struct colo_merge_copy *mc;
 	struct dm_io_region disk, buf;
 
 	chunk_regions(b, chunk, slot, nr, &disk, &buf);
-	dm_kcopyd_copy(b->kc, &buf, 1, &disk, 0, done, context);
+	spin_lock_irq(&b->merge_lock);
+	mc = list_first_entry_or_null(&b->merge_free, struct colo_merge_copy, free);
+	if (mc)
+		list_del(&mc->free);
+	spin_unlock_irq(&b->merge_lock);
+	if (!mc || buf.count > merge_copy_sectors()) {
+		if (mc) {
+			spin_lock_irq(&b->merge_lock);
+			list_add(&mc->free, &b->merge_free);
+			spin_unlock_irq(&b->merge_lock);
+		}
+		dm_kcopyd_copy(b->kc, &buf, 1, &disk, 0, done, context);
+		return;
+	}
+	mc->from = buf;
+	mc->to = disk;
+	mc->done = done;
+	mc->context = context;
+	queue_work(b->merge_wq, &mc->work);
 }

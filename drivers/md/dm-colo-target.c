@@ -42,9 +42,6 @@
 #define COLO_MIN_CHUNK_SECTORS	8
 #define COLO_MAX_CHUNK_SECTORS	BIT(16)
 #define COLO_MIN_PENDING	64
-#define COLO_MERGE_JOBS		16
-/* The most one merge copy takes: consecutive chunks merge together. */
-#define COLO_MERGE_RUN_SECTORS	2048
 #define PENDING_HASH_BITS	8
 #define TRACK_HASH_BITS		8
 
@@ -852,6 +849,7 @@ static void colo_worker(struct work_struct *work)
 
 	process_deferred(colo);
 	if (merge_step(colo)) {
+		colo_buffer_merge_release(colo->buffer);
 		DMINFO("%pg: failover merge complete, standalone", colo->disk);
 		wake_up_all(&colo->inflight_wait);
 		colo_raise_event(colo);
@@ -1394,6 +1392,7 @@ static int secondary_message(struct dm_target *ti, unsigned int argc, char **arg
 			r = -EINVAL;
 			goto out;
 		}
+		colo_buffer_merge_prepare(colo->buffer);
 		spin_lock_irq(&colo->lock);
 		/* From now on colo-ingress refuses all I/O. */
 		colo->state = COLO_MERGING;
