@@ -86,12 +86,6 @@ static struct colo_bucket *chunk_bucket(struct colo_buffer *b, u64 chunk)
 
 static void merge_copy_work(struct work_struct *work);
 
-/* Larger chunks (a run is at least one) are merged by dm-kcopyd. */
-static sector_t merge_copy_sectors(void)
-{
-	return COLO_MERGE_RUN_SECTORS;
-}
-
 /* The merge's dm-io client and workqueue; its buffers come at failover. */
 static int merge_copies_create(struct colo_buffer *b)
 {
@@ -140,7 +134,7 @@ void colo_buffer_merge_prepare(struct colo_buffer *b)
 
 		if (mc->data)
 			continue;
-		mc->data = vmalloc(merge_copy_sectors() << SECTOR_SHIFT);
+		mc->data = vmalloc(COLO_MERGE_RUN_SECTORS << SECTOR_SHIFT);
 		if (!mc->data)
 			break;
 		spin_lock_irq(&b->merge_lock);
@@ -401,21 +395,19 @@ static void merge_copy_work(struct work_struct *work)
 void colo_buffer_copy_out(struct colo_buffer *b, u64 chunk, u32 slot, unsigned int nr,
 			  dm_kcopyd_notify_fn done, void *context)
 {
-	struct colo_merge_copy *mc;
+	struct colo_merge_copy *mc = NULL;
 	struct dm_io_region disk, buf;
 
 	chunk_regions(b, chunk, slot, nr, &disk, &buf);
-	spin_lock_irq(&b->merge_lock);
-	mc = list_first_entry_or_null(&b->merge_free, struct colo_merge_copy, free);
-	if (mc)
-		list_del(&mc->free);
-	spin_unlock_irq(&b->merge_lock);
-	if (!mc || buf.count > merge_copy_sectors()) {
-		if (mc) {
-			spin_lock_irq(&b->merge_lock);
-			list_add(&mc->free, &b->merge_free);
-			spin_unlock_irq(&b->merge_lock);
-		}
+	/* A run is at least one chunk: larger chunks go to dm-kcopyd. */
+	if (buf.count <= COLO_MERGE_RUN_SECTORS) {
+		spin_lock_irq(&b->merge_lock);
+		mc = list_first_entry_or_null(&b->merge_free, struct colo_merge_copy, free);
+		if (mc)
+			list_del(&mc->free);
+		spin_unlock_irq(&b->merge_lock);
+	}
+	if (!mc) {
 		dm_kcopyd_copy(b->kc, &buf, 1, &disk, 0, done, context);
 		return;
 	}

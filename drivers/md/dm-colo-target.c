@@ -1445,7 +1445,7 @@ static void secondary_io_hints(struct dm_target *ti, struct queue_limits *limits
 
 static struct target_type colo_secondary_target = {
 	.name = "colo-secondary",
-	.version = {1, 0, 0},
+	.version = {1, 0, 1},
 	.module = THIS_MODULE,
 	.ctr = secondary_ctr,
 	.dtr = secondary_dtr,
