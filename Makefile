@@ -145,10 +145,12 @@ dkms-src:
 	install -m 0644 $(TOP)/dkms.conf $(TOP)/VERSION $(DKMS_SRC)/
 	install -m 0644 $(MOD_SOURCES) $(TOP)/drivers/md/Kconfig $(DKMS_SRC)/drivers/md/
 
+# --force: a second run after the sources changed rebuilds and reinstalls.
 dkms-install: dkms-src
 ifeq ($(DESTDIR),)
 	dkms status -m dm-colo -v $(VERSION) | grep -q . || dkms add -m dm-colo -v $(VERSION)
-	dkms install -m dm-colo -v $(VERSION) $(if $(KVER),-k $(KVER))
+	dkms build --force -m dm-colo -v $(VERSION) $(if $(KVER),-k $(KVER))
+	dkms install --force -m dm-colo -v $(VERSION) $(if $(KVER),-k $(KVER))
 endif
 
 dkms-uninstall:
