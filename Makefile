@@ -138,6 +138,7 @@ uninstall:
 		$(DESTDIR)$(BASHCOMPDIR)/dmcoloctl $(DESTDIR)$(UNITDIR)/dmcolo-secondary@.service
 	rm -rf $(DESTDIR)$(DOCDIR)
 	$(if $(DKMS),,rm -f $(DESTDIR)/lib/modules/$(KRELEASE)/$(MODDIR)/dm-colo.ko*)
+	$(if $(DKMS)$(DESTDIR),,depmod -a $(KRELEASE))
 
 # What DKMS builds from: the module's sources and dkms.conf, nothing else.
 dkms-src:
