@@ -2,7 +2,8 @@
 # dmcoloctl with --tls-*: the NBD link runs over TLS with client
 # certificates. nbd-server (force_tls, cacertfile) must refuse a plain client
 # and a client whose certificate another CA signed; a client with a
-# certificate of the pair's CA replicates, and the data arrives exactly.
+# certificate of the pair's CA replicates over two connections (each its own
+# TLS session), and the data arrives exactly.
 # Certificates are made here with certtool (gnutls-bin).
 # timeout: 300
 . "$(dirname "$0")/../lib/ktap.sh"
@@ -49,7 +50,7 @@ mkdir -p $T
 brd_setup 3 16
 random_file $T/data $((2 * MiB))
 
-ktap_plan 10
+ktap_plan 11
 ktap_check "two namespaces, veth, IPv6 link-local" pair_net
 ktap_check "CA, server and client certificates (and a rogue CA's client)" make_certs
 ktap_check "secondary create --tls-*" sec secondary create s --disk $SDISK --buffer $SBUF \
@@ -71,9 +72,13 @@ rogue_refused() {
 }
 ktap_check "a client certificate from another CA is refused, nothing left" rogue_refused
 sed 's/^/# /' $T/rogue.log
-ktap_check "primary create with the CA's client certificate" \
+ktap_check "primary create with the CA's client certificate, two connections" \
 	pri primary create p --disk $LOCAL --secondary "[fe80::2%veth-pri]:10809" --export s \
-	--timeout 5 --tls-cert $T/client.pem --tls-key $T/client-key.pem --tls-ca $T/ca.pem
+	--timeout 5 --connections 2 --tls-cert $T/client.pem --tls-key $T/client-key.pem --tls-ca $T/ca.pem
+two_links() {
+	[ "$(ip netns exec col-pri ss -Htn state established '( dport = :10809 )' | wc -l)" = 2 ]
+}
+ktap_check "... two TLS connections to the secondary" two_links
 ktap_check "start over TLS: sync, secondary running" pri start p
 write_checkpoint() {
 	dd if=$T/data of=/dev/mapper/p bs=1M seek=3 oflag=direct status=none && pri checkpoint p

@@ -60,6 +60,8 @@ static const struct command commands[] = {
 	  "  --nosync            the disks are known identical: start copies only\n"
 	  "                      what is written from now on\n"
 	  "  --timeout SECONDS   NBD request timeout (default 10; never none)\n"
+	  "  --connections N     NBD sockets, 1 to 16 (default 1); the kernel uses\n"
+	  "                      at most one per CPU\n"
 	  "  --tls-cert FILE --tls-key FILE --tls-ca FILE\n"
 	  "                      connect over TLS with this client certificate\n"
 	  "  --tls-hostname NAME the name or address the secondary's certificate\n"

@@ -17,6 +17,11 @@
 
 #define DEFAULT_NBD_PORT 10809
 #define DEFAULT_NBD_TIMEOUT 10
+/*
+ * nbd-client -C: the kernel client uses at most one socket per CPU (one per
+ * hardware queue); more only cost the secondary nbd-server processes.
+ */
+#define MAX_NBD_CONNECTIONS 16
 
 /* Print "dmcoloctl: <msg>" on stderr. */
 void errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

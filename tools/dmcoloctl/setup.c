@@ -20,7 +20,8 @@
 
 enum { OPT_DISK = 256, OPT_BUFFER, OPT_CHUNK, OPT_LISTEN, OPT_CONTROL_PORT, OPT_TLS_CERT,
        OPT_TLS_KEY, OPT_TLS_CA, OPT_SECONDARY, OPT_EXPORT, OPT_SYNC, OPT_MAX_INFLIGHT,
-       OPT_REGION, OPT_NOSYNC, OPT_TIMEOUT, OPT_TLS_HOSTNAME };
+       OPT_REGION, OPT_NOSYNC, OPT_TIMEOUT, OPT_TLS_HOSTNAME,
+       OPT_CONNECTIONS };
 
 static int valid_dm_name(const char *name)
 {
@@ -326,6 +327,7 @@ static int primary_create(int argc, char **argv)
 		{ "region", required_argument, NULL, OPT_REGION },
 		{ "nosync", no_argument, NULL, OPT_NOSYNC },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "connections", required_argument, NULL, OPT_CONNECTIONS },
 		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
 		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
 		{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
@@ -336,7 +338,8 @@ static int primary_create(int argc, char **argv)
 	char params[PATH_MAX + 256], opt_args[128] = "", err[512], disk_abs[PATH_MAX];
 	uint64_t inflight = 0, region = 0, v, disk_bytes, remote_bytes;
 	unsigned int lbs, rlbs, control_port = 0, nopts = 0;
-	struct node_state st = { .role = ROLE_PRIMARY, .nbd_timeout = DEFAULT_NBD_TIMEOUT };
+	struct node_state st = { .role = ROLE_PRIMARY, .nbd_timeout = DEFAULT_NBD_TIMEOUT,
+				 .nbd_connections = 1 };
 	int c, r, sync_mode = 0, nosync = 0, len;
 	const char *name;
 
@@ -372,6 +375,12 @@ static int primary_create(int argc, char **argv)
 			if (parse_size(optarg, &v) || v < 1 || v > 3600)
 				return usage_error(cmd, "--timeout must be 1 to 3600 seconds");
 			st.nbd_timeout = v;
+			break;
+		case OPT_CONNECTIONS:
+			if (parse_size(optarg, &v) || v < 1 || v > MAX_NBD_CONNECTIONS)
+				return usage_error(cmd, "--connections must be 1 to %d",
+						   MAX_NBD_CONNECTIONS);
+			st.nbd_connections = v;
 			break;
 		case OPT_TLS_HOSTNAME:
 			snprintf(st.tls_hostname, sizeof(st.tls_hostname), "%s", optarg);
@@ -471,9 +480,10 @@ static int primary_create(int argc, char **argv)
 		errorf("creating colo-primary %s: %s (see dmesg)", name, dm_error());
 		goto fail;
 	}
-	printf("primary %s: disk %s, secondary %s port %u export '%s' on %s%s (timeout %u s)\n",
-	       name, st.disk, st.host, st.port, export, st.nbd_dev,
-	       st.tls_cert[0] ? " over TLS" : "", st.nbd_timeout);
+	printf("primary %s: disk %s, secondary %s port %u export '%s' on %s%s (timeout %u s, "
+	       "%u connection%s)\n", name, st.disk, st.host, st.port, export, st.nbd_dev,
+	       st.tls_cert[0] ? " over TLS" : "", st.nbd_timeout, st.nbd_connections,
+	       st.nbd_connections == 1 ? "" : "s");
 	printf("  the VM's drive: /dev/mapper/%s; next: dmcoloctl start %s\n", name, name);
 	return EXIT_OK;
 

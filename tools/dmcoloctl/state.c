@@ -63,11 +63,12 @@ int state_save(const char *name, const struct node_state *st)
 		return -1;
 	fprintf(f, "role=%s\ndisk=%s\nbuffer=%s\nchunk_bytes=%" PRIu64 "\nfenced=%d\n"
 		"host=%s\nport=%u\ncontrol_port=%u\nexport=%s\nnbd_dev=%s\nnbd_timeout=%u\n"
+		"nbd_connections=%u\n"
 		"epoch=%" PRIu64 "\nepoch_known=%d\ntls_cert=%s\ntls_key=%s\ntls_ca=%s\n"
 		"tls_hostname=%s\n",
 		role_name(st->role), st->disk, st->buffer, st->chunk_bytes, st->fenced,
 		st->host, st->port, st->control_port, st->export_name, st->nbd_dev,
-		st->nbd_timeout, st->epoch, st->epoch_known, st->tls_cert, st->tls_key,
+		st->nbd_timeout, st->nbd_connections, st->epoch, st->epoch_known, st->tls_cert, st->tls_key,
 		st->tls_ca, st->tls_hostname);
 	/* The epoch must survive a crash of this node: it makes retries safe. */
 	if (fflush(f) || fsync(fileno(f))) {
@@ -124,6 +125,8 @@ int state_load(const char *name, struct node_state *st)
 			set_str(st->nbd_dev, sizeof(st->nbd_dev), value);
 		else if (!strcmp(line, "nbd_timeout"))
 			st->nbd_timeout = strtoul(value, NULL, 10);
+		else if (!strcmp(line, "nbd_connections"))
+			st->nbd_connections = strtoul(value, NULL, 10);
 		else if (!strcmp(line, "epoch"))
 			st->epoch = strtoull(value, NULL, 10);
 		else if (!strcmp(line, "epoch_known"))

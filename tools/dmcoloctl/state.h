@@ -28,6 +28,7 @@ struct node_state {
 	char export_name[128];		/* the secondary's NAME */
 	char nbd_dev[32];
 	unsigned int nbd_timeout;
+	unsigned int nbd_connections;	/* nbd-client -C (1: one socket) */
 	uint64_t epoch;			/* secondary epoch after the last checkpoint */
 	int epoch_known;
 	/* TLS files ("" when TLS is off) */

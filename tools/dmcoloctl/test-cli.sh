@@ -19,6 +19,8 @@ cases=(
 	"2|must be 4k to 4g|primary create p --disk a --secondary h --max-inflight 1k"
 	"2|power of two from 4k to 1g|primary create p --disk a --secondary h --region 96k"
 	"2|1 to 3600 seconds|primary create p --disk a --secondary h --timeout 0"
+	"2|--connections must be 1 to 16|primary create p --disk a --secondary h --connections 0"
+	"2|--connections must be 1 to 16|primary create p --disk a --secondary h --connections 17"
 	"2|--tls-hostname needs|primary create p --disk a --secondary h --tls-hostname x"
 	"2|bad --secondary|primary create p --disk a --secondary [::1"
 	"2|want a NAME|start"
