@@ -33,6 +33,26 @@ under_perf() {
 	fi
 }
 
+# perf_ready: kernel symbols for perf (Debian hides kernel addresses by
+# default) and system-wide sampling for root.
+perf_ready() {
+	echo 0 > /proc/sys/kernel/kptr_restrict
+	echo -1 > /proc/sys/kernel/perf_event_paranoid
+}
+
+# perf_flat DIR: a flat profile by symbol (DSO.txt) of each DIR/*.data.
+# Kernel symbols come from this kernel's /proc/kallsyms (modules included).
+perf_flat() {
+	local data
+	for data in "$1"/*.data; do
+		[ -f "$data" ] || continue
+		perf report -i "$data" --kallsyms=/proc/kallsyms --stdio --no-children \
+			--sort dso,sym -g none \
+			--percent-limit 0.5 2> /dev/null | grep -v '^$' > "${data%.data}.txt" ||
+			echo "profile: perf report of $data failed" >&2
+	done
+}
+
 # fio_json DEV [fio options...]: one job on DEV with O_DIRECT and libaio,
 # its JSON report on stdout.
 fio_json() {
@@ -72,6 +92,11 @@ kernel_kb() {
 	echo 3 > /proc/sys/vm/drop_caches
 	awk '/^MemTotal:/ { t = $2 } /^MemFree:/ { f = $2 } END { print t - f }' /proc/meminfo
 }
+
+# slab_bytes: bytes in allocated slab objects (active objects x object
+# size, /proc/slabinfo): unlike MemFree it does not move with the free pages
+# the page allocator keeps on per-CPU lists.
+slab_bytes() { awk 'NR > 2 { s += $2 * $4 } END { printf "%d\n", s }' /proc/slabinfo; }
 
 # io_count DEV: reads + writes completed on a block device (sysfs stat).
 io_count() {

@@ -7,15 +7,19 @@
 #   forwarding  4 KiB random writes QD1 and QD32, 1 MiB sequential writes,
 #               a burst of 8 MiB of 4 KiB writes, on the primary: dm-linear on the local disk, colo-primary
 #               async and sync (replicating to a colo-secondary through
-#               its NBD export, set up by dmcoloctl), DRBD 8.4 protocol A
-#               and C between the same two VMs over the same link
+#               its NBD export, set up by dmcoloctl) over one NBD socket
+#               and again over two (--connections 2: colo-async-2s,
+#               colo-sync-2s), DRBD 8.4 protocol A and C between the same
+#               two VMs over the same link
 #   barrier     the primary's checkpoint with no write and with many writes
 #               in flight
 #   inflight    kernel memory per forwarded write in flight (the
 #               secondary's nbd-server stopped, so nothing completes)
 #
 # BENCH_REPS (3), BENCH_RUNTIME (5 s a fio run), BENCH_PAIR ("colo drbd":
-# which of the two to run).
+# which of the two to run), BENCH_PERF_DIR (bench/run --profile: each of
+# the primary's forwarding runs, and each part on the secondary, under
+# perf; a flat profile of each written there).
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 . "$DMCOLO_TOP/tests/lib/multivm.sh"
@@ -123,27 +127,44 @@ drbd_wait() {
 	return 1
 }
 
-primary_colo() {
-	local rep w impl table before after n bytes
-	dmsetup create bl --table "0 $((DISK_MB * 2048)) linear /dev/ram0 0" || die "linear"
-	mv_await sec-colo 300 || die "secondary"
+# colo_forwarding CONNECTIONS: the forwarding runs through a primary p
+# whose NBD link has that many sockets (dm-linear beside them with one).
+colo_forwarding() {
+	local conns=$1 rep w impl table suffix=""
+	[ "$conns" = 1 ] || suffix=-${conns}s
 	"$CTL" primary create p --disk /dev/ram0 --secondary '[fe80::2%net0]:10809' --export s \
-		--nosync --timeout 120 > /dev/null && "$CTL" start p > /dev/null ||
-		die "dmcoloctl primary create/start"
-	note "forwarding: primary and secondary VMs joined by -netdev stream (virtio-net); brd disks of $DISK_MB MiB; 4 KiB random writes over the first $((RAND_SIZE / MiB)) MiB, 1 MiB sequential writes over the first $((SEQ_SIZE / MiB)) MiB, ${RUNTIME} s each; colo: 64 KiB chunks, max_inflight 16 MiB, a two-node checkpoint before each run; TCP buffers up to 32 MiB on both VMs; nbd-server writes through the secondary's page cache, so a sync write is acknowledged once it is in the secondary's memory (DRBD C waits for the peer's disk write: brd either way)"
+		--nosync --timeout 120 --connections "$conns" > /dev/null &&
+		"$CTL" start p > /dev/null || die "dmcoloctl primary create/start ($conns sockets)"
 	table=$(dmsetup table p)
 	for rep in $(seq "$REPS"); do
 		for w in $WORKLOADS; do
-			emit "fwd-$w" linear "$(workload $w /dev/mapper/bl)" "$(unit_of $w)"
+			[ "$conns" != 1 ] ||
+				emit "fwd-$w" linear "$(workload $w /dev/mapper/bl)" "$(unit_of $w)"
 			for impl in async sync; do
 				dmsetup suspend p && dmsetup reload p --table "$(with_mode "$table" $impl)" &&
 					dmsetup resume p || die "mode $impl: $(with_mode "$table" $impl)"
 				"$CTL" checkpoint p > /dev/null || die "checkpoint"
-				emit "fwd-$w" "colo-$impl" "$(workload $w /dev/mapper/p)" "$(unit_of $w)"
+				emit "fwd-$w" "colo-$impl$suffix" \
+					"$(PERF_LABEL=pri-$w-colo-$impl$suffix workload $w /dev/mapper/p)" \
+					"$(unit_of $w)"
 			done
 		done
 	done
 	dmsetup suspend p && dmsetup reload p --table "$table" && dmsetup resume p || die "reload"
+}
+
+primary_colo() {
+	local rep before after slab_before slab_after n bytes
+	dmsetup create bl --table "0 $((DISK_MB * 2048)) linear /dev/ram0 0" || die "linear"
+	note "forwarding: primary and secondary VMs joined by -netdev stream (virtio-net), 2 vCPUs each; brd disks of $DISK_MB MiB; 4 KiB random writes over the first $((RAND_SIZE / MiB)) MiB, 1 MiB sequential writes over the first $((SEQ_SIZE / MiB)) MiB, ${RUNTIME} s each; colo: 64 KiB chunks, max_inflight 16 MiB, a two-node checkpoint before each run, one NBD socket (colo-async, colo-sync) or two (--connections 2: colo-async-2s, colo-sync-2s; the kernel's NBD client uses at most one per CPU); TCP buffers up to 32 MiB on both VMs; nbd-server writes through the secondary's page cache, so a sync write is acknowledged once it is in the secondary's memory (DRBD C waits for the peer's disk write: brd either way)"
+	# Two sockets first: then the primary that stays for the barrier and
+	# memory cases is the default one.
+	mv_await sec-colo-2 300 || die "secondary"
+	colo_forwarding 2
+	"$CTL" remove p > /dev/null || die "dmcoloctl remove"
+	mv_signal pri-colo-2-done
+	mv_await sec-colo-1 300 || die "secondary"
+	colo_forwarding 1
 
 	# The primary barrier.
 	"$CTL" checkpoint p > /dev/null || die "checkpoint"
@@ -165,13 +186,17 @@ primary_colo() {
 		mv_signal "stall-$rep"
 		mv_await "stalled-$rep" 120 || die "stall"
 		before=$(kernel_kb)
+		slab_before=$(slab_bytes)
 		fio_json /dev/mapper/p --rw=randwrite --bs=4k --iodepth=32 --size=$RAND_SIZE \
 			--number_ios=2048 > /dev/null
 		read -r n bytes <<< "$(dmsetup status p | awk '{ print $9, $10 }')"
 		after=$(kernel_kb)
+		slab_after=$(slab_bytes)
 		[ "$n" -gt 1000 ] || die "only $n writes in flight: $(dmsetup status p)"
 		emit inflight-write colo-async "$(((after - before) * 1024 / n))" B
+		emit inflight-counted colo-async "$(((bytes + slab_after - slab_before) / n))" B
 		emit inflight-data colo-async "$((bytes / n))" B
+		emit inflight-slab colo-async "$(((slab_after - slab_before) / n))" B
 		mv_signal "resume-$rep"
 		"$CTL" checkpoint p > /dev/null || die "checkpoint after the stall"
 	done
@@ -199,7 +224,9 @@ primary_drbd() {
 		grep -q " $proto r" /proc/drbd || die "drbd protocol $proto: $(cat /proc/drbd)"
 		for rep in $(seq "$REPS"); do
 			for w in $WORKLOADS; do
-				emit "fwd-$w" "drbd-$proto" "$(workload $w /dev/drbd0)" "$(unit_of $w)"
+				emit "fwd-$w" "drbd-$proto" \
+					"$(PERF_LABEL=pri-$w-drbd-$proto workload $w /dev/drbd0)" \
+					"$(unit_of $w)"
 			done
 		done
 		drbdadm secondary bench || die "drbdadm secondary"
@@ -217,11 +244,34 @@ primary() {
 	mv_signal pri-done
 }
 
+# sec_perf LABEL | sec_perf stop: with BENCH_PERF_DIR (bench/run
+# --profile), the secondary VM under `perf record -a -g` from LABEL to stop:
+# it cannot know when each of the primary's runs starts, so one profile
+# spans a whole part.
+sec_perf() {
+	[ -n "${BENCH_PERF_DIR:-}" ] || return 0
+	if [ "$1" = stop ]; then
+		kill -INT "$perf_pid" && wait "$perf_pid"
+	else
+		perf record -q -F 999 -a -g -o "$BENCH_PERF_DIR/sec-$1.data" &
+		perf_pid=$!
+	fi
+}
+
 secondary_colo() {
 	local rep
+	# A fresh secondary for each primary: start wants it idle.
 	"$CTL" secondary create s --disk /dev/ram0 --buffer /dev/ram1 --chunk 64k \
 		--listen '[fe80::2%net0]:10809' > /dev/null || die "dmcoloctl secondary create"
-	mv_signal sec-colo
+	sec_perf colo-2s
+	mv_signal sec-colo-2
+	mv_await pri-colo-2-done 1800 || die "primary (two sockets)"
+	sec_perf stop
+	"$CTL" remove s > /dev/null || die "dmcoloctl remove"
+	"$CTL" secondary create s --disk /dev/ram0 --buffer /dev/ram1 --chunk 64k \
+		--listen '[fe80::2%net0]:10809' > /dev/null || die "dmcoloctl secondary create"
+	sec_perf colo
+	mv_signal sec-colo-1
 	for rep in $(seq "$REPS"); do
 		mv_await "stall-$rep" 900 || die "stall"
 		# nbd-server writes through the page cache: a suspended device
@@ -232,6 +282,7 @@ secondary_colo() {
 		pkill -CONT -x nbd-server || die "nbd-server gone"
 	done
 	mv_await pri-colo-done 300 || die "primary"
+	sec_perf stop
 	"$CTL" remove s > /dev/null || die "dmcoloctl remove"
 }
 
@@ -245,8 +296,10 @@ secondary_drbd() {
 		else
 			out=$(drbdadm adjust bench 2>&1) || die "drbdadm adjust: $out"
 		fi
+		sec_perf "drbd-$proto"
 		mv_signal "sec-drbd-$proto"
 		mv_await "pri-drbd-$proto" 900 || die "primary drbd $proto"
+		sec_perf stop
 	done
 	drbdadm down bench
 }
@@ -264,8 +317,10 @@ DMCOLO_SHARE=/mnt/share
 # same): room for 16 MiB in flight. Both peers run with them.
 sysctl -qw net.core.rmem_max=33554432 net.core.wmem_max=33554432 \
 	net.ipv4.tcp_rmem="4096 16777216 33554432" net.ipv4.tcp_wmem="4096 4194304 33554432"
+[ -z "${BENCH_PERF_DIR:-}" ] || perf_ready
 case ${DMCOLO_ROLE:-} in
 primary) primary ;;
 secondary) secondary ;;
 *) die "DMCOLO_ROLE must be primary or secondary" ;;
 esac
+[ -z "${BENCH_PERF_DIR:-}" ] || perf_flat "$BENCH_PERF_DIR"

@@ -11,7 +11,6 @@
 . "$(dirname "$0")/../lib/nbd.sh"
 . "$(dirname "$0")/../lib/colo.sh"
 
-MiB=$((1 << 20))
 LOCAL=/dev/ram0 SDISK=/dev/ram1 SBUF=/dev/ram2
 T=/tmp/conns
 cleanup() {
