@@ -40,7 +40,7 @@ perf_ready() {
 	echo -1 > /proc/sys/kernel/perf_event_paranoid
 }
 
-# perf_flat DIR: a flat profile by symbol (DSO.txt) of each DIR/*.data.
+# perf_flat DIR: a flat profile by symbol, DIR/NAME.txt, of each DIR/NAME.data.
 # Kernel symbols come from this kernel's /proc/kallsyms (modules included).
 perf_flat() {
 	local data

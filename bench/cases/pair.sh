@@ -258,18 +258,21 @@ sec_perf() {
 	fi
 }
 
-secondary_colo() {
-	local rep
-	# A fresh secondary for each primary: start wants it idle.
+# A fresh secondary s for each primary: start wants it idle.
+colo_secondary_create() {
 	"$CTL" secondary create s --disk /dev/ram0 --buffer /dev/ram1 --chunk 64k \
 		--listen '[fe80::2%net0]:10809' > /dev/null || die "dmcoloctl secondary create"
+}
+
+secondary_colo() {
+	local rep
+	colo_secondary_create
 	sec_perf colo-2s
 	mv_signal sec-colo-2
 	mv_await pri-colo-2-done 1800 || die "primary (two sockets)"
 	sec_perf stop
 	"$CTL" remove s > /dev/null || die "dmcoloctl remove"
-	"$CTL" secondary create s --disk /dev/ram0 --buffer /dev/ram1 --chunk 64k \
-		--listen '[fe80::2%net0]:10809' > /dev/null || die "dmcoloctl secondary create"
+	colo_secondary_create
 	sec_perf colo
 	mv_signal sec-colo-1
 	for rep in $(seq "$REPS"); do

@@ -52,15 +52,14 @@ static void show_tool_state(const char *name, int json)
 			       "true" : "false");
 			print_json_string("secondary", st.host, 1);
 			printf("\"port\": %u, \"connections\": %u, \"tls\": %s, ", st.port,
-			       st.nbd_connections ? st.nbd_connections : 1,
-			       st.tls_cert[0] ? "true" : "false");
+			       st.nbd_connections, st.tls_cert[0] ? "true" : "false");
 			if (st.epoch_known)
 				printf("\"epoch\": %" PRIu64 ", ", st.epoch);
 			return;
 		}
 		printf("  link        %s -> %s port %u, export '%s'%s, %u socket%s, %s\n",
 		       st.nbd_dev, st.host, st.port, st.export_name,
-		       st.tls_cert[0] ? ", TLS" : "", st.nbd_connections ? st.nbd_connections : 1,
+		       st.tls_cert[0] ? ", TLS" : "", st.nbd_connections,
 		       st.nbd_connections > 1 ? "s" : "",
 		       nbd_client_connected(st.nbd_dev) ? "connected" : "DISCONNECTED");
 		if (st.epoch_known)

@@ -68,8 +68,8 @@ int state_save(const char *name, const struct node_state *st)
 		"tls_hostname=%s\n",
 		role_name(st->role), st->disk, st->buffer, st->chunk_bytes, st->fenced,
 		st->host, st->port, st->control_port, st->export_name, st->nbd_dev,
-		st->nbd_timeout, st->nbd_connections, st->epoch, st->epoch_known, st->tls_cert, st->tls_key,
-		st->tls_ca, st->tls_hostname);
+		st->nbd_timeout, st->nbd_connections, st->epoch, st->epoch_known, st->tls_cert,
+		st->tls_key, st->tls_ca, st->tls_hostname);
 	/* The epoch must survive a crash of this node: it makes retries safe. */
 	if (fflush(f) || fsync(fileno(f))) {
 		fclose(f);
@@ -141,6 +141,9 @@ int state_load(const char *name, struct node_state *st)
 			set_str(st->tls_ca, sizeof(st->tls_ca), value);
 	}
 	fclose(f);
+	/* A state file from before --connections: one socket. */
+	if (!st->nbd_connections)
+		st->nbd_connections = 1;
 	return st->role == ROLE_NONE ? -1 : 0;
 }
 
