@@ -48,16 +48,24 @@ nbd_source() {
 }
 # agent_raw NS ADDR SRC_ADDR SRC_PORT LINE: one request to the agent from
 # SRC_ADDR ("nbd": the one NS's NBD connection uses) and SRC_PORT, its
-# reply line.
+# reply line. A port still in TIME_WAIT from an earlier call (this client
+# closed first) is in use: go down from SRC_PORT to the next free one, in
+# the same range (privileged or not), as dmcoloctl does.
 agent_raw() {
 	local src=$3
 	[ "$src" != nbd ] || src=$(nbd_source "$1")
 	ip netns exec "$1" /usr/bin/python3 - "$2" "$src" "$4" "$5" <<-'PY'
-	import socket, sys
+	import errno, socket, sys
 	host, src_addr, src, line = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 	addr = socket.getaddrinfo(host, 10810, socket.AF_INET6, socket.SOCK_STREAM)[0][4]
 	s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-	s.bind((src_addr, src, 0, addr[3]))
+	for port in range(src, src - 64, -1):
+	    try:
+	        s.bind((src_addr, port, 0, addr[3]))
+	        break
+	    except OSError as e:
+	        if e.errno != errno.EADDRINUSE or port == src - 63:
+	            raise
 	s.connect(addr)
 	s.sendall((line + "\n").encode())
 	print(s.makefile().readline().strip())
