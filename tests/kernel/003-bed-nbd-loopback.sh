@@ -10,17 +10,17 @@ cleanup() {
 	nbd_disconnect /dev/nbd0
 	nbd_stop bed
 	rmmod nbd 2>/dev/null
-	brd_teardown
+	disk_teardown
 	rm -f /tmp/bed-pat
 }
 trap cleanup EXIT
 
 ktap_plan 5
-brd_setup 1 32
-ktap_check "nbd-server exports /dev/ram0" nbd_serve bed /dev/ram0 127.0.0.1 10809
+disk_setup 1 32
+ktap_check "nbd-server exports /dev/testdisk0" nbd_serve bed /dev/testdisk0 127.0.0.1 10809
 ktap_check "nbd-client -t connects /dev/nbd0" nbd_connect bed 127.0.0.1 10809 /dev/nbd0
 random_file /tmp/bed-pat $((3 << 20))
 ktap_check "write 3 MiB through NBD" write_direct /dev/nbd0 $((5 << 20)) /tmp/bed-pat
-ktap_check "bytes on the exported ramdisk" same_bytes /dev/ram0 $((5 << 20)) /tmp/bed-pat
+ktap_check "bytes on the exported ramdisk" same_bytes /dev/testdisk0 $((5 << 20)) /tmp/bed-pat
 ktap_check "read back through NBD" same_bytes /dev/nbd0 $((5 << 20)) /tmp/bed-pat
 ktap_finish

@@ -13,7 +13,7 @@ cleanup() {
 	ip netns del bed-pri 2>/dev/null
 	ip netns del bed-sec 2>/dev/null
 	rmmod nbd 2>/dev/null
-	brd_teardown
+	disk_teardown
 	rm -f /tmp/bed-pat
 }
 trap cleanup EXIT
@@ -29,12 +29,12 @@ netns_pair() {
 }
 
 ktap_plan 6
-brd_setup 1 32
+disk_setup 1 32
 ktap_check "veth pair between two namespaces" netns_pair
-ktap_check "secondary serves /dev/ram0" nbd_serve bednet /dev/ram0 fe80::2%veth-sec 10809 bed-sec
+ktap_check "secondary serves /dev/testdisk0" nbd_serve bednet /dev/testdisk0 fe80::2%veth-sec 10809 bed-sec
 ktap_check "primary connects /dev/nbd1" nbd_connect bednet fe80::2%veth-pri 10809 /dev/nbd1 bed-pri
 random_file /tmp/bed-pat $((2 << 20))
 ktap_check "write 2 MiB across the link" write_direct /dev/nbd1 $((1 << 20)) /tmp/bed-pat
-ktap_check "bytes on the secondary's ramdisk" same_bytes /dev/ram0 $((1 << 20)) /tmp/bed-pat
+ktap_check "bytes on the secondary's ramdisk" same_bytes /dev/testdisk0 $((1 << 20)) /tmp/bed-pat
 ktap_check "read back across the link" same_bytes /dev/nbd1 $((1 << 20)) /tmp/bed-pat
 ktap_finish

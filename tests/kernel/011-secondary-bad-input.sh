@@ -7,9 +7,9 @@
 . "$(dirname "$0")/../lib/blk.sh"
 . "$(dirname "$0")/../lib/colo.sh"
 
-cleanup() { dm_remove bad bad-in bad-tiny good-in good; brd_teardown; rm -f /tmp/bad-*; }
+cleanup() { dm_remove bad bad-in bad-tiny good-in good; disk_teardown; rm -f /tmp/bad-*; }
 trap cleanup EXIT
-brd_setup 2 32
+disk_setup 2 32
 SZ=$((32 * 2048))
 
 # refuse_table NAME TABLE...: creating NAME with TABLE must fail, and leave
@@ -43,45 +43,45 @@ refuse_msg() {
 ktap_plan 48
 T="0 $SZ colo-secondary"
 refuse_table bad "$T"
-refuse_table bad "$T /dev/ram0"
-refuse_table bad "$T /dev/ram0 /dev/ram1"
-refuse_table bad "$T /dev/ram0 /dev/ram1 abc"
-refuse_table bad "$T /dev/ram0 /dev/ram1 0"
-refuse_table bad "$T /dev/ram0 /dev/ram1 4"
-refuse_table bad "$T /dev/ram0 /dev/ram1 12"
-refuse_table bad "$T /dev/ram0 /dev/ram1 -8"
-refuse_table bad "$T /dev/ram0 /dev/ram1 131072"
-refuse_table bad "$T /dev/ram0 /dev/ram1 99999999999999999999"
-refuse_table bad "$T /dev/ram0 /dev/ram1 8x"
-refuse_table bad "$T /dev/ram0 /dev/ram1 0x10"
-refuse_table bad "$T /dev/nonexistent /dev/ram1 8"
-refuse_table bad "$T /dev/ram0 /dev/nonexistent 8"
-refuse_table bad "$T /dev/ram0 /dev/ram0 8"
-refuse_table bad "$T /dev/ram0 /dev/ram1 8 1 foo"
-refuse_table bad "$T /dev/ram0 /dev/ram1 8 x"
-refuse_table bad "$T /dev/ram0 /dev/ram1 8 2 a"
-refuse_table bad "$T /dev/ram0 /dev/ram1 8 -1"
-refuse_table bad "$T /dev/ram0 /dev/ram1 8 0 extra"
-refuse_table bad "0 $((SZ + 8)) colo-secondary /dev/ram0 /dev/ram1 8"
-dmsetup create bad-tiny --table "0 4 linear /dev/ram1 0"
-refuse_table bad "$T /dev/ram0 /dev/mapper/bad-tiny 8"
+refuse_table bad "$T /dev/testdisk0"
+refuse_table bad "$T /dev/testdisk0 /dev/testdisk1"
+refuse_table bad "$T /dev/testdisk0 /dev/testdisk1 abc"
+refuse_table bad "$T /dev/testdisk0 /dev/testdisk1 0"
+refuse_table bad "$T /dev/testdisk0 /dev/testdisk1 4"
+refuse_table bad "$T /dev/testdisk0 /dev/testdisk1 12"
+refuse_table bad "$T /dev/testdisk0 /dev/testdisk1 -8"
+refuse_table bad "$T /dev/testdisk0 /dev/testdisk1 131072"
+refuse_table bad "$T /dev/testdisk0 /dev/testdisk1 99999999999999999999"
+refuse_table bad "$T /dev/testdisk0 /dev/testdisk1 8x"
+refuse_table bad "$T /dev/testdisk0 /dev/testdisk1 0x10"
+refuse_table bad "$T /dev/nonexistent /dev/testdisk1 8"
+refuse_table bad "$T /dev/testdisk0 /dev/nonexistent 8"
+refuse_table bad "$T /dev/testdisk0 /dev/testdisk0 8"
+refuse_table bad "$T /dev/testdisk0 /dev/testdisk1 8 1 foo"
+refuse_table bad "$T /dev/testdisk0 /dev/testdisk1 8 x"
+refuse_table bad "$T /dev/testdisk0 /dev/testdisk1 8 2 a"
+refuse_table bad "$T /dev/testdisk0 /dev/testdisk1 8 -1"
+refuse_table bad "$T /dev/testdisk0 /dev/testdisk1 8 0 extra"
+refuse_table bad "0 $((SZ + 8)) colo-secondary /dev/testdisk0 /dev/testdisk1 8"
+dmsetup create bad-tiny --table "0 4 linear /dev/testdisk1 0"
+refuse_table bad "$T /dev/testdisk0 /dev/mapper/bad-tiny 8"
 dm_remove bad-tiny
 refuse_table bad "0 $SZ colo-ingress"
-refuse_table bad "0 $SZ colo-ingress /dev/ram0 /dev/ram1"
-refuse_table bad-in "0 $SZ colo-ingress /dev/ram0"
+refuse_table bad "0 $SZ colo-ingress /dev/testdisk0 /dev/testdisk1"
+refuse_table bad-in "0 $SZ colo-ingress /dev/testdisk0"
 refuse_table bad-in "0 $SZ colo-ingress /dev/nonexistent"
 
-ktap_check "a well-formed pair is accepted" secondary_setup /dev/ram0 /dev/ram1 8 good
-refuse_table bad "$T /dev/ram0 /dev/ram1 8"
-refuse_table bad-in "0 $((SZ + 8)) colo-ingress /dev/ram0"
+ktap_check "a well-formed pair is accepted" secondary_setup /dev/testdisk0 /dev/testdisk1 8 good
+refuse_table bad "$T /dev/testdisk0 /dev/testdisk1 8"
+refuse_table bad-in "0 $((SZ + 8)) colo-ingress /dev/testdisk0"
 reload_refused() {
 	dmsetup load good --table "$1" 2>/dev/null && { dmsetup clear good; return 1; }
 	return 0
 }
 ktap_check "reload with another buffer_dev refused" \
-	reload_refused "$T /dev/ram0 /dev/ram0 8"
+	reload_refused "$T /dev/testdisk0 /dev/testdisk0 8"
 ktap_check "reload with another chunk size refused" \
-	reload_refused "$T /dev/ram0 /dev/ram1 16"
+	reload_refused "$T /dev/testdisk0 /dev/testdisk1 16"
 
 refuse_msg good idle foo
 refuse_msg good idle 123
@@ -105,5 +105,5 @@ refuse_msg good standalone failover
 random_file /tmp/bad-pat $((256 << 10))
 ktap_check "the device still round-trips data" \
 	bash -c "$(declare -f write_direct read_direct same_bytes); write_direct /dev/mapper/good 4096 /tmp/bad-pat && same_bytes /dev/mapper/good 4096 /tmp/bad-pat"
-ktap_check "and the standalone disk holds it" same_bytes /dev/ram0 4096 /tmp/bad-pat
+ktap_check "and the standalone disk holds it" same_bytes /dev/testdisk0 4096 /tmp/bad-pat
 ktap_finish

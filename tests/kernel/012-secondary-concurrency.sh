@@ -13,18 +13,18 @@ STRESS=$DMCOLO_TOP/build/tests/colo-stress
 SIZE=$((16 << 20)) SECTORS=$((16 << 11))
 S=/dev/mapper/cc IN=/dev/mapper/cc-in
 OPS=${COLO_STRESS_OPS:-1500}
-cleanup() { touch /tmp/cc-stop; wait; dm_remove cc-in cc; brd_teardown; rm -f /tmp/cc-*; }
+cleanup() { touch /tmp/cc-stop; wait; dm_remove cc-in cc; disk_teardown; rm -f /tmp/cc-*; }
 trap cleanup EXIT
 
-brd_setup 2 32
+disk_setup 2 32
 random_file /tmp/cc-initial $SIZE
-write_direct /dev/ram0 0 /tmp/cc-initial
-dmsetup create cc --table "0 $SECTORS colo-secondary /dev/ram0 /dev/ram1 128"
-dmsetup create cc-in --table "0 $SECTORS colo-ingress /dev/ram0"
+write_direct /dev/testdisk0 0 /tmp/cc-initial
+dmsetup create cc --table "0 $SECTORS colo-secondary /dev/testdisk0 /dev/testdisk1 128"
+dmsetup create cc-in --table "0 $SECTORS colo-ingress /dev/testdisk0"
 dmsetup message cc 0 start
 
 stress() {
-	"$STRESS" --disk /dev/ram0 --secondary $S --size $SIZE --ops "$OPS" "$@"
+	"$STRESS" --disk /dev/testdisk0 --secondary $S --size $SIZE --ops "$OPS" "$@"
 }
 
 ktap_plan 9
@@ -61,5 +61,5 @@ rc=$?
 if [ $rc -eq 0 ]; then ktap_ok "secondary reads and writes exact during the merge"
 else ktap_fail "secondary reads and writes exact during the merge" "$(cat /tmp/cc-load.log)"; fi
 ktap_check "the disk is the secondary view: last checkpoint + secondary writes" \
-	same_bytes /dev/ram0 0 /tmp/cc-view3
+	same_bytes /dev/testdisk0 0 /tmp/cc-view3
 ktap_finish

@@ -10,7 +10,7 @@
 K=1024 C=$((64 * 1024))	# chunk: 128 sectors
 REGION=$((4 << 20))
 S=/dev/mapper/kinds IN=/dev/mapper/kinds-in
-cleanup() { secondary_teardown kinds; brd_teardown; rm -f /tmp/kinds-*; }
+cleanup() { secondary_teardown kinds; disk_teardown; rm -f /tmp/kinds-*; }
 trap cleanup EXIT
 
 # model_write MODEL OFFSET FILE / model_zero MODEL OFFSET LEN
@@ -30,13 +30,13 @@ in_write() {
 sec_zero() { blkdiscard -z -o "$1" -l "$2" $S && model_zero /tmp/kinds-view "$1" "$2"; }
 in_zero() { blkdiscard -z -o "$1" -l "$2" $IN && model_zero /tmp/kinds-disk "$1" "$2"; }
 
-brd_setup 2 32
+disk_setup 2 32
 fresh() {
 	secondary_teardown kinds
 	random_file /tmp/kinds-initial $REGION
-	write_direct /dev/ram0 0 /tmp/kinds-initial &&
+	write_direct /dev/testdisk0 0 /tmp/kinds-initial &&
 	cp /tmp/kinds-initial /tmp/kinds-view && cp /tmp/kinds-initial /tmp/kinds-disk &&
-	secondary_setup /dev/ram0 /dev/ram1 128 kinds && dmsetup message kinds 0 start
+	secondary_setup /dev/testdisk0 /dev/testdisk1 128 kinds && dmsetup message kinds 0 start
 }
 
 ktap_plan 21
@@ -57,16 +57,16 @@ blkdiscard -o $((50 * C)) -l $C $IN 2>/dev/null && { model_zero /tmp/kinds-disk 
 ktap_check "flush (fsync) through both devices" \
 	bash -c "dd if=/dev/null of=$S conv=fsync status=none && dd if=/dev/null of=$IN conv=fsync status=none"
 ktap_check "secondary view exact (4 MiB)" region_is $S /tmp/kinds-view
-if [ -n "${discarded:-}" ] && read_direct /dev/ram0 $((50 * C)) $C | cmp -s - <(head -c $C /dev/zero); then
-	ktap_check "disk exact (4 MiB)" region_is /dev/ram0 /tmp/kinds-disk
+if [ -n "${discarded:-}" ] && read_direct /dev/testdisk0 $((50 * C)) $C | cmp -s - <(head -c $C /dev/zero); then
+	ktap_check "disk exact (4 MiB)" region_is /dev/testdisk0 /tmp/kinds-disk
 else
 	# The disk did not discard (or does not read back zeros): leave that
 	# chunk out, compare the rest.
 	cp /tmp/kinds-disk /tmp/kinds-disk-nd
-	read_direct /dev/ram0 $((50 * C)) $C > /tmp/kinds-c50
+	read_direct /dev/testdisk0 $((50 * C)) $C > /tmp/kinds-c50
 	model_write /tmp/kinds-disk-nd $((50 * C)) /tmp/kinds-c50
 	ktap_check "disk exact (4 MiB, discarded chunk as the disk returns it)" \
-		region_is /dev/ram0 /tmp/kinds-disk-nd
+		region_is /dev/testdisk0 /tmp/kinds-disk-nd
 	cp /tmp/kinds-disk-nd /tmp/kinds-disk
 fi
 ktap_check "checkpoint" dmsetup message kinds 0 checkpoint
@@ -81,7 +81,7 @@ ktap_check "epoch 2: mixed writes" bash -c "
 	in_write $((60 * C - 4096)) 8192 && sec_write $((60 * C - 512)) 1024 &&
 	sec_zero $((61 * C)) $C && in_zero $((62 * C)) 4096"
 ktap_check "epoch 2: view exact" region_is $S /tmp/kinds-view
-ktap_check "epoch 2: disk exact" region_is /dev/ram0 /tmp/kinds-disk
+ktap_check "epoch 2: disk exact" region_is /dev/testdisk0 /tmp/kinds-disk
 ktap_check "failover" dmsetup message kinds 0 failover
 wait_standalone() {
 	for _ in $(seq 100); do
@@ -91,5 +91,5 @@ wait_standalone() {
 	return 1
 }
 ktap_check "standalone" wait_standalone
-ktap_check "the disk is the secondary view" region_is /dev/ram0 /tmp/kinds-view
+ktap_check "the disk is the secondary view" region_is /dev/testdisk0 /tmp/kinds-view
 ktap_finish

@@ -11,24 +11,24 @@
 
 C=$((64 * 1024))
 S=/dev/mapper/lc IN=/dev/mapper/lc-in
-cleanup() { secondary_teardown lc; brd_teardown; rm -f /tmp/lc-*; }
+cleanup() { secondary_teardown lc; disk_teardown; rm -f /tmp/lc-*; }
 trap cleanup EXIT
 model_write() { dd if="$3" of="$1" bs=512 seek=$(($2 / 512)) conv=notrunc status=none; }
 
-brd_setup 2 32
+disk_setup 2 32
 random_file /tmp/lc-initial $((64 * C))
 random_file /tmp/lc-p $((2 * C))
 random_file /tmp/lc-q 8192
-write_direct /dev/ram0 0 /tmp/lc-initial
+write_direct /dev/testdisk0 0 /tmp/lc-initial
 cp /tmp/lc-initial /tmp/lc-view; cp /tmp/lc-initial /tmp/lc-disk
 model_write /tmp/lc-view 4096 /tmp/lc-p
 model_write /tmp/lc-disk $((5 * C + 512)) /tmp/lc-q
 
 ktap_plan 16
-ktap_check "create and start" bash -c "$(declare -f secondary_setup); secondary_setup /dev/ram0 /dev/ram1 128 lc && dmsetup message lc 0 start"
+ktap_check "create and start" bash -c "$(declare -f secondary_setup); secondary_setup /dev/testdisk0 /dev/testdisk1 128 lc && dmsetup message lc 0 start"
 ktap_check "TABLE status reproduces the constructor line" \
-	test "$(dmsetup table lc | cut -d' ' -f3-)" = "colo-secondary $(cat /sys/block/ram0/dev) $(cat /sys/block/ram1/dev) 128"
-ktap_check "ingress TABLE status" test "$(dmsetup table lc-in | cut -d' ' -f3-)" = "colo-ingress $(cat /sys/block/ram0/dev)"
+	test "$(dmsetup table lc | cut -d' ' -f3-)" = "colo-secondary $(cat /sys/block/$(disk_name /dev/testdisk0)/dev) $(cat /sys/block/$(disk_name /dev/testdisk1)/dev) 128"
+ktap_check "ingress TABLE status" test "$(dmsetup table lc-in | cut -d' ' -f3-)" = "colo-ingress $(cat /sys/block/$(disk_name /dev/testdisk0)/dev)"
 write_direct $S 4096 /tmp/lc-p
 write_direct $IN $((5 * C + 512)) /tmp/lc-q
 before=$(dmsetup status lc | cut -d' ' -f4-)
@@ -46,7 +46,7 @@ write_direct $S $((9 * C)) /tmp/lc-q
 write_direct $IN $((20 * C)) /tmp/lc-q
 model_write /tmp/lc-disk $((20 * C)) /tmp/lc-q
 ktap_check "remove both devices while running" bash -c "dmsetup remove lc-in && dmsetup remove lc"
-ktap_check "the disk keeps the primary's writes only" same_bytes /dev/ram0 0 /tmp/lc-disk
-ktap_check "the disk takes a new colo-secondary" bash -c "$(declare -f secondary_setup); secondary_setup /dev/ram0 /dev/ram1 64 lc"
+ktap_check "the disk keeps the primary's writes only" same_bytes /dev/testdisk0 0 /tmp/lc-disk
+ktap_check "the disk takes a new colo-secondary" bash -c "$(declare -f secondary_setup); secondary_setup /dev/testdisk0 /dev/testdisk1 64 lc"
 ktap_check "which starts idle at epoch 0" test "$(colo_status lc 1) $(colo_status lc 2)" = "idle 0"
 ktap_finish

@@ -12,20 +12,20 @@
 
 SIZE=$((4 << 20))
 S=/dev/mapper/hot
-cleanup() { dm_remove hot slowbuf; brd_teardown; rm -f /tmp/hot-*; }
+cleanup() { dm_remove hot slowbuf; disk_teardown; rm -f /tmp/hot-*; }
 trap cleanup EXIT
 
-brd_setup 2 32
+disk_setup 2 32
 random_file /tmp/hot-initial $SIZE
 random_file /tmp/hot-view $SIZE
-write_direct /dev/ram0 0 /tmp/hot-initial
-dmsetup create slowbuf --table "0 65536 delay /dev/ram1 0 20"
-dmsetup create hot --table "0 $((SIZE / 512)) colo-secondary /dev/ram0 /dev/mapper/slowbuf 128"
+write_direct /dev/testdisk0 0 /tmp/hot-initial
+dmsetup create slowbuf --table "0 65536 delay /dev/testdisk1 0 20"
+dmsetup create hot --table "0 $((SIZE / 512)) colo-secondary /dev/testdisk0 /dev/mapper/slowbuf 128"
 dmsetup message hot 0 start
 
 ktap_plan 6
 ktap_check "the secondary rewrites every chunk" write_direct $S 0 /tmp/hot-view
-"$DMCOLO_TOP/build/tests/colo-stress" --disk /dev/ram0 --secondary $S --no-ingress \
+"$DMCOLO_TOP/build/tests/colo-stress" --disk /dev/testdisk0 --secondary $S --no-ingress \
 	--hot $((256 << 10)) --size $SIZE --initial /tmp/hot-view --view-model /tmp/hot-view \
 	--ops 300 --seed 5 --out-disk /tmp/hot-unused --out-view /tmp/hot-final \
 	> /tmp/hot-load.log 2>&1 &
@@ -42,5 +42,5 @@ rc=$?
 if [ $rc -eq 0 ]; then ktap_ok "reads and writes exact during the merge"
 else ktap_fail "reads and writes exact during the merge" "$(cat /tmp/hot-load.log)"; fi
 ktap_check "all 64 chunks merged" test "$(colo_status hot 4)" = "64/64"
-ktap_check "the disk is the secondary view" same_bytes /dev/ram0 0 /tmp/hot-final
+ktap_check "the disk is the secondary view" same_bytes /dev/testdisk0 0 /tmp/hot-final
 ktap_finish

@@ -16,13 +16,13 @@
 
 MiB=$((1 << 20)) RG=$((512 << 10))	# default region: 1024 sectors, 64 in 32 MiB
 P=/dev/mapper/pri S=/dev/mapper/sec
-LOCAL=/dev/ram0 SDISK=/dev/ram1 SBUF=/dev/ram2 NBD=/dev/nbd0
+LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2 NBD=/dev/nbd0
 OVERLAP=$DMCOLO_TOP/build/tests/colo-overlap
 WRITES=${COLO_OVERLAP_WRITES:-$(colo_load 300 100)}
 cleanup() {
 	pair_teardown pri sec $NBD
 	rmmod nbd 2>/dev/null
-	brd_teardown
+	disk_teardown
 	rm -f /tmp/prep-*
 }
 trap cleanup EXIT
@@ -30,7 +30,7 @@ trap 'exit 124' TERM	# killed at the time limit: still clean up
 
 # Both the local and the secondary disk are fresh ramdisks (zeros): nosync
 # is right for the first device.
-brd_setup 3 32
+disk_setup 3 32
 head -c $MiB /dev/zero > /tmp/prep-zero
 for f in a:$MiB b:4096 c:65536 d:65536 e:512 f:$RG g:65536; do
 	random_file "/tmp/prep-${f%%:*}" "${f#*:}"

@@ -14,12 +14,12 @@
 cleanup() {
 	dm_remove bad good rem tinyl tinyr
 	dm_node_clean bad good rem tinyl tinyr
-	brd_teardown
+	disk_teardown
 	rm -f /tmp/pbad-*
 }
 trap cleanup EXIT
 trap 'exit 124' TERM	# killed at the time limit: still clean up
-brd_setup 3 32
+disk_setup 3 32
 SZ=$((32 * 2048))
 
 # refuse_table NAME TABLE...: creating NAME with TABLE must fail, and leave
@@ -60,12 +60,12 @@ EINVAL="Invalid argument" EBUSY="Device or resource busy" EIO="Input/output erro
 
 ktap_plan 70
 T="0 $SZ colo-primary"
-R="$T /dev/ram0 /dev/ram1"
+R="$T /dev/testdisk0 /dev/testdisk1"
 refuse_table bad "$T"
-refuse_table bad "$T /dev/ram0"
-refuse_table bad "$T /dev/nonexistent /dev/ram1"
-refuse_table bad "$T /dev/ram0 /dev/nonexistent"
-refuse_table bad "$T /dev/ram0 /dev/ram0"
+refuse_table bad "$T /dev/testdisk0"
+refuse_table bad "$T /dev/nonexistent /dev/testdisk1"
+refuse_table bad "$T /dev/testdisk0 /dev/nonexistent"
+refuse_table bad "$T /dev/testdisk0 /dev/testdisk0"
 refuse_table bad "$R 1"
 refuse_table bad "$R 1 foo"
 refuse_table bad "$R 2 nosync foo"
@@ -89,31 +89,31 @@ refuse_table bad "$R 2 region_sectors 1000"
 refuse_table bad "$R 2 region_sectors 4"
 refuse_table bad "$R 2 region_sectors 0"
 refuse_table bad "$R 2 region_sectors 4194304"
-refuse_table bad "0 2048 colo-primary /dev/ram0 /dev/ram1 2 region_sectors 4096"
+refuse_table bad "0 2048 colo-primary /dev/testdisk0 /dev/testdisk1 2 region_sectors 4096"
 refuse_table bad "$R 3 mode sync"
 refuse_table bad "$R 1 mode sync"
 refuse_table bad "$R x mode sync"
 refuse_table bad "$R -1"
 refuse_table bad "$R 2 region_sectors 1024 extra"
-refuse_table bad "0 $((SZ + 8)) colo-primary /dev/ram0 /dev/ram1"
-dmsetup create tinyl --table "0 $((SZ / 2)) linear /dev/ram2 0"
-dmsetup create tinyr --table "0 $((SZ / 2)) linear /dev/ram2 $((SZ / 2))"
-refuse_table bad "$T /dev/mapper/tinyl /dev/ram1"
-refuse_table bad "$T /dev/ram0 /dev/mapper/tinyr"
+refuse_table bad "0 $((SZ + 8)) colo-primary /dev/testdisk0 /dev/testdisk1"
+dmsetup create tinyl --table "0 $((SZ / 2)) linear /dev/testdisk2 0"
+dmsetup create tinyr --table "0 $((SZ / 2)) linear /dev/testdisk2 $((SZ / 2))"
+refuse_table bad "$T /dev/mapper/tinyl /dev/testdisk1"
+refuse_table bad "$T /dev/testdisk0 /dev/mapper/tinyr"
 dm_remove tinyl tinyr
 
 # A good device; its remote can be made to fail.
-dmsetup create rem --table "0 $SZ linear /dev/ram1 0"
-G="$T /dev/ram0 /dev/mapper/rem 1 nosync"
+dmsetup create rem --table "0 $SZ linear /dev/testdisk1 0"
+G="$T /dev/testdisk0 /dev/mapper/rem 1 nosync"
 ktap_check "a well-formed device is accepted" dmsetup create good --table "$G"
 ktap_check "idle, 64/64 regions in sync (nosync)" \
 	test "$(colo_status good 1) $(colo_status good 3)" = "idle 64/64"
 reload_refused() {
 	dmsetup load good --table "$1" > /dev/null 2>&1 && { dmsetup clear good; return 1; }
 	[ "$(colo_status good 1)" = idle ] && [ "$(dmsetup table good | cut -d' ' -f3-)" = \
-		"colo-primary $(cat /sys/block/ram0/dev) $(dmsetup info -c --noheadings -o major,minor --separator : rem) 1 nosync" ]
+		"colo-primary $(cat /sys/block/$(disk_name /dev/testdisk0)/dev) $(dmsetup info -c --noheadings -o major,minor --separator : rem) 1 nosync" ]
 }
-ktap_check "reload with a bad mode refused, the live table kept" reload_refused "$T /dev/ram0 /dev/mapper/rem 2 mode bogus"
+ktap_check "reload with a bad mode refused, the live table kept" reload_refused "$T /dev/testdisk0 /dev/mapper/rem 2 mode bogus"
 
 refuse_msg idle "$EINVAL" foo
 refuse_msg idle "$EINVAL" 123
@@ -142,7 +142,7 @@ ktap_check "degraded" colo_wait_state good degraded 30
 refuse_msg degraded "$EBUSY" start
 refuse_msg degraded "$EIO" checkpoint
 refuse_msg degraded "$EINVAL" resync now
-dmsetup suspend rem && dmsetup load rem --table "0 $SZ linear /dev/ram1 0" && dmsetup resume rem
+dmsetup suspend rem && dmsetup load rem --table "0 $SZ linear /dev/testdisk1 0" && dmsetup resume rem
 ktap_check "resync once the remote works again" dmsetup message good 0 resync
 resynced() { colo_wait_state good replicating 30 && [ "$(colo_status good 4)" = 1 ]; }
 ktap_check "replicating again, the one region written copied" resynced
@@ -152,6 +152,6 @@ refuse_msg idle "$EIO" checkpoint
 random_file /tmp/pbad-pat $((256 << 10))
 round_trip() { write_direct_dev /dev/mapper/good 4096 /tmp/pbad-pat && same_bytes /dev/mapper/good 4096 /tmp/pbad-pat; }
 ktap_check "the device still round-trips data" round_trip
-ktap_check "the local disk holds it" same_bytes /dev/ram0 4096 /tmp/pbad-pat
-ktap_check "the remote holds the write made while it failed (resync)" same_bytes /dev/ram1 $((3 << 20)) /tmp/pbad-q
+ktap_check "the local disk holds it" same_bytes /dev/testdisk0 4096 /tmp/pbad-pat
+ktap_check "the remote holds the write made while it failed (resync)" same_bytes /dev/testdisk1 $((3 << 20)) /tmp/pbad-q
 ktap_finish

@@ -19,7 +19,7 @@ NBD_TIMEOUT=5
 MARGIN=10
 RG=$((512 << 10))	# default region: 1024 sectors, 64 in 32 MiB
 P=/dev/mapper/pri S=/dev/mapper/sec
-LOCAL=/dev/ram0 SDISK=/dev/ram1 SBUF=/dev/ram2
+LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2
 OVERLAP=$DMCOLO_TOP/build/tests/colo-overlap
 # The workload: a background writer on regions 0-1 (BG_REGIONS) across the
 # failure (its writes overlap forwards that hang until the NBD timeout:
@@ -32,13 +32,13 @@ BG_REGIONS=2 R1=4 K=6
 cleanup() {
 	pair_teardown pri sec /dev/nbd0 /dev/nbd1 /dev/nbd2 /dev/nbd3
 	rmmod nbd 2>/dev/null
-	brd_teardown
+	disk_teardown
 	rm -f /tmp/prf-*
 }
 trap cleanup EXIT
 trap 'exit 124' TERM	# killed at the time limit: still clean up
 
-brd_setup 3 32
+disk_setup 3 32
 random_file /tmp/prf-r1 4096
 
 # bed_up NBDDEV: the pair, replicating. nosync: the disks are identical

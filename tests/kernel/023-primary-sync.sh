@@ -15,12 +15,12 @@ MiB=$((1 << 20))
 DISK=$((32 * MiB)) LEN=$((32 * MiB - 65536))	# bytes: the disks, the target
 NR=16	# regions of 4096 sectors (2 MiB): 15 whole, the last 64 KiB short
 P=/dev/mapper/pri S=/dev/mapper/sec
-LOCAL=/dev/ram0 SDISK=/dev/ram1 SBUF=/dev/ram2 NBD=/dev/nbd0
+LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2 NBD=/dev/nbd0
 OVERLAP=$DMCOLO_TOP/build/tests/colo-overlap
 cleanup() {
 	pair_teardown pri sec $NBD
 	rmmod nbd 2>/dev/null
-	brd_teardown
+	disk_teardown
 	rm -f /tmp/psy-*
 }
 trap cleanup EXIT
@@ -39,7 +39,7 @@ head_is() {
 	same_bytes "$1" 0 /tmp/psy-head
 }
 
-brd_setup 3 32
+disk_setup 3 32
 random_file /tmp/psy-local $DISK
 random_file /tmp/psy-remote $DISK
 write_direct $LOCAL 0 /tmp/psy-local

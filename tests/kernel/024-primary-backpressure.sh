@@ -18,13 +18,13 @@ export NBD_EXPORT_EXTRA="sync = true"
 export NBD_TIMEOUT=60	# requests queue behind slow ones; no failure is wanted here
 MiB=$((1 << 20)) WINDOW=65536
 P=/dev/mapper/pri S=/dev/mapper/sec
-LOCAL=/dev/ram0 SDISK=/dev/ram1 SBUF=/dev/ram2 NBD=/dev/nbd0
+LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2 NBD=/dev/nbd0
 OVERLAP=$DMCOLO_TOP/build/tests/colo-overlap
 cleanup() {
 	pair_teardown pri sec $NBD
 	dm_remove slowdisk
 	rmmod nbd 2>/dev/null
-	brd_teardown
+	disk_teardown
 	rm -f /tmp/pbp-*
 }
 trap cleanup EXIT
@@ -37,7 +37,7 @@ slow() {
 	dmsetup resume slowdisk
 }
 
-brd_setup 3 32
+disk_setup 3 32
 dmsetup create slowdisk --table "0 65536 delay $SDISK 0 50"
 
 ktap_plan 16

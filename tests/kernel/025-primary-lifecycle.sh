@@ -18,12 +18,12 @@ export NBD_EXPORT_EXTRA="sync = true"
 export NBD_TIMEOUT=60
 MiB=$((1 << 20)) RG=$((512 << 10))
 P=/dev/mapper/pri S=/dev/mapper/sec
-LOCAL=/dev/ram0 SDISK=/dev/ram1 SBUF=/dev/ram2
+LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2
 cleanup() {
 	pair_teardown pri sec /dev/nbd0 /dev/nbd1 /dev/nbd2
 	dm_remove slowdisk
 	rmmod nbd 2>/dev/null
-	brd_teardown
+	disk_teardown
 	rm -f /tmp/plc-*
 }
 trap cleanup EXIT
@@ -38,7 +38,7 @@ slow() {
 reload_same() { dmsetup load pri --table "$(dmsetup table pri)" && dmsetup suspend pri && dmsetup resume pri; }
 dev_of() { cat "/sys/block/$(basename "$1")/dev"; }
 
-brd_setup 3 32
+disk_setup 3 32
 dmsetup create slowdisk --table "0 65536 delay $SDISK 0 0"
 for f in a:$MiB b:4096 c:65536 d:$MiB e:65536; do
 	random_file "/tmp/plc-${f%%:*}" "${f#*:}"
@@ -130,7 +130,7 @@ ktap_check "the primary is gone" must_fail dmsetup info pri
 ktap_check "the local disk holds the 1 MiB written" same_bytes $LOCAL $((10 * MiB)) /tmp/plc-d
 released() {
 	local h
-	h="$(ls -A /sys/block/nbd1/holders)$(ls -A /sys/block/ram0/holders)"
+	h="$(ls -A /sys/block/nbd1/holders)$(ls -A /sys/block/$(disk_name /dev/testdisk0)/holders)"
 	[ -z "$h" ] || { echo "holders left: $h"; return 1; }
 	nbd-client -d /dev/nbd1
 }

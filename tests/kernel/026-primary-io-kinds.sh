@@ -14,12 +14,12 @@
 K=1024 MiB=$((1 << 20)) RG=$((64 << 10))	# region_sectors 128: 512 regions
 SIZE=$((32 * MiB))
 P=/dev/mapper/pri S=/dev/mapper/sec
-LOCAL=/dev/ram0 SDISK=/dev/ram1 SBUF=/dev/ram2 NBD=/dev/nbd0
+LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2 NBD=/dev/nbd0
 MODEL=/tmp/pio-model
 cleanup() {
 	pair_teardown pri sec $NBD
 	rmmod nbd 2>/dev/null
-	brd_teardown
+	disk_teardown
 	rm -f /tmp/pio-*
 }
 trap cleanup EXIT
@@ -41,7 +41,7 @@ odd_sectors() { pw $(($1 + 512)) 512 && pw $(($1 + 3 * 512)) 512 && pw $(($1 + R
 model_is_local() { same_bytes $LOCAL 0 $MODEL; }
 checkpoint_same() { two_node_checkpoint pri sec && three_way_same $LOCAL $SDISK $S; }
 
-brd_setup 3 32
+disk_setup 3 32
 head -c $SIZE /dev/zero > $MODEL
 
 # shapes MODE: the same I/O shapes in either mode (each a result).

@@ -16,7 +16,7 @@
 
 MiB=$((1 << 20))
 P=/dev/mapper/pri S=/dev/mapper/sec
-LOCAL=/dev/ram0 SBUF=/dev/ram2 FDISK=/dev/mapper/fdisk
+LOCAL=/dev/testdisk0 SBUF=/dev/testdisk2 FDISK=/dev/mapper/fdisk
 WB=/proc/sys/vm/dirty_writeback_centisecs EXP=/proc/sys/vm/dirty_expire_centisecs
 wb=$(cat $WB) exp=$(cat $EXP)
 cleanup() {
@@ -25,7 +25,7 @@ cleanup() {
 	pair_teardown pri sec /dev/nbd0 /dev/nbd1
 	dm_remove fdisk
 	rmmod nbd 2>/dev/null
-	brd_teardown
+	disk_teardown
 	rm -f /tmp/pff-*
 }
 trap cleanup EXIT
@@ -38,8 +38,8 @@ fdisk_table() {
 		dmsetup resume fdisk
 }
 
-brd_setup 3 32
-dmsetup create fdisk --table "0 65536 linear /dev/ram1 0"
+disk_setup 3 32
+dmsetup create fdisk --table "0 65536 linear /dev/testdisk1 0"
 random_file /tmp/pff-a $MiB
 
 ktap_plan 11
@@ -69,7 +69,7 @@ ktap_check "degraded, remote_flush, every region out of sync" \
 
 # A new secondary over the repaired disk, a new NBD connection.
 new_secondary() {
-	nbd_kill sec && nbd_stop sec && secondary_teardown sec && fdisk_table "linear /dev/ram1 0" &&
+	nbd_kill sec && nbd_stop sec && secondary_teardown sec && fdisk_table "linear /dev/testdisk1 0" &&
 	pair_secondary sec $FDISK $SBUF
 }
 ktap_check "a new secondary over the repaired disk" new_secondary

@@ -17,7 +17,7 @@
 . "$(dirname "$0")/../lib/colo.sh"
 
 MiB=$((1 << 20))
-LOCAL=/dev/ram0 SDISK=/dev/ram1 SBUF=/dev/ram2
+LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2
 SEC_LISTEN="[fe80::2%veth-sec]:10809" SEC_ADDR="[fe80::2%veth-pri]:10809"
 T=/tmp/ctl
 cleanup() {
@@ -74,7 +74,7 @@ agent_raw() {
 
 rm -rf $T /run/dmcolo
 mkdir -p $T
-brd_setup 3 32
+disk_setup 3 32
 random_file $T/initial $((32 * MiB))
 write_direct $LOCAL 0 $T/initial	# the primary's disk before replication
 

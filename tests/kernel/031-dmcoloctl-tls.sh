@@ -12,7 +12,7 @@
 . "$(dirname "$0")/../lib/colo.sh"
 
 MiB=$((1 << 20))
-LOCAL=/dev/ram0 SDISK=/dev/ram1 SBUF=/dev/ram2
+LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2
 T=/tmp/tls
 cleanup() {
 	ctl_teardown p s
@@ -47,7 +47,7 @@ make_certs() {
 
 rm -rf $T /run/dmcolo
 mkdir -p $T
-brd_setup 3 16
+disk_setup 3 16
 random_file $T/data $((2 * MiB))
 
 ktap_plan 11

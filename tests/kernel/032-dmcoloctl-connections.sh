@@ -11,7 +11,7 @@
 . "$(dirname "$0")/../lib/nbd.sh"
 . "$(dirname "$0")/../lib/colo.sh"
 
-LOCAL=/dev/ram0 SDISK=/dev/ram1 SBUF=/dev/ram2
+LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2
 T=/tmp/conns
 cleanup() {
 	ctl_teardown p s
@@ -38,7 +38,7 @@ fio_verify() {
 
 rm -rf $T /run/dmcolo
 mkdir -p $T
-brd_setup 3 16
+disk_setup 3 16
 
 ktap_plan 12
 ktap_check "two namespaces, veth, IPv6 link-local" pair_net

@@ -18,16 +18,16 @@ T=/tmp/hostile
 cleanup() {
 	dm_remove bad pri rem sec-in sec tiny
 	dm_node_clean bad pri rem sec-in sec tiny
-	brd_teardown
+	disk_teardown
 	rm -rf $T
 }
 trap cleanup EXIT
 trap 'exit 124' TERM
 rm -rf $T
 mkdir -p $T
-brd_setup 5 16
+disk_setup 5 16
 SZ=$((16 * 2048))
-dmsetup create tiny --table "0 8 linear /dev/ram4 0"
+dmsetup create tiny --table "0 8 linear /dev/testdisk4 0"
 echo "# seed $SEED, $COUNT cases per group"
 
 # gen KIND [STATE]: the cases of one group, from one awk process (a
@@ -38,14 +38,14 @@ gen() {
 	awk -v kind="$1" -v state="${2:-}" -v dev="${3:-}" -v count="$COUNT" -v sz="$SZ" \
 		-v seed="$SEED-$1-${2:-}" '
 	function pick(list,   a, n) { n = split(list, a, "|"); return a[1 + int(rand() * n)] }
-	function ram() { return "/dev/ram" int(rand() * 3) }
-	function next_ram(d) { return "/dev/ram" ((substr(d, 9) + 1) % 3) }
+	function ram() { return "/dev/testdisk" int(rand() * 3) }
+	function next_ram(d) { return "/dev/testdisk" ((substr(d, 14) + 1) % 3) }
 	# A chunk size (sectors) the constructor must refuse.
 	function bad_number() {
 		return pick("-1|-4096|0x400|1e3|8.0||abc|18446744073709551616|99999999999999999999999|" \
 			    "4294967296|2147483648|-9223372036854775808|3|7|12|100|1000|4095|08x|0|4|131072")
 	}
-	function bad_dev() { return pick("/dev/nonexistent|/dev/null|/tmp|/dev/ram9||0:0|999:999|/dev/mapper/tiny") }
+	function bad_dev() { return pick("/dev/nonexistent|/dev/null|/tmp|/dev/testdisk9||0:0|999:999|/dev/mapper/tiny") }
 	# An optional-argument list colo-primary must refuse.
 	function opt(   k) {
 		k = int(rand() * 6)
@@ -162,13 +162,13 @@ refuse_msgs() {
 	refuse_all "$1 $3: messages" "$T/msg-$1-$3"
 }
 
-secondary_setup /dev/ram0 /dev/ram1 128 sec
+secondary_setup /dev/testdisk0 /dev/testdisk1 128 sec
 refuse_msgs sec s idle
 dmsetup message sec 0 start
 refuse_msgs sec s running
 # The primary's remote: a ramdisk behind dm-linear (no NBD needed here).
-dmsetup create rem --table "0 $SZ linear /dev/ram2 0"
-dmsetup create pri --table "0 $SZ colo-primary /dev/ram3 /dev/mapper/rem"
+dmsetup create rem --table "0 $SZ linear /dev/testdisk2 0"
+dmsetup create pri --table "0 $SZ colo-primary /dev/testdisk3 /dev/mapper/rem"
 refuse_msgs pri p idle
 dmsetup message pri 0 start
 colo_wait_state pri replicating 60 > /dev/null
@@ -187,7 +187,7 @@ random_file $T/data $((256 << 10))
 works() {
 	write_direct /dev/mapper/sec $((1 << 20)) $T/data && same_bytes /dev/mapper/sec $((1 << 20)) $T/data &&
 		write_direct /dev/mapper/pri $((2 << 20)) $T/data && same_bytes /dev/mapper/pri $((2 << 20)) $T/data &&
-		same_bytes /dev/ram3 $((2 << 20)) $T/data
+		same_bytes /dev/testdisk3 $((2 << 20)) $T/data
 }
 ktap_check "afterwards the secondary and the primary read back what is written" works
 ktap_check "at least $((COUNT * 4)) hostile inputs in all ($TOTAL)" test $TOTAL -ge $((COUNT * 4))

@@ -22,7 +22,7 @@
 
 export NBD_TIMEOUT=60
 P=/dev/mapper/pri S=/dev/mapper/sec
-LOCAL=/dev/ram0 SDISK=/dev/ram1 SBUF=/dev/ram2
+LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2
 OVERLAP=$DMCOLO_TOP/build/tests/colo-overlap
 AREA=$((4 << 20))
 ROUNDS=$(colo_load 4 1)	# the debug kernel: a checkpoint takes 3-10 s under TCG
@@ -37,7 +37,7 @@ cleanup() {
 	pair_teardown pri sec /dev/nbd0
 	ip netns del col-nt 2>/dev/null
 	rmmod nbd 2>/dev/null
-	brd_teardown
+	disk_teardown
 	rm -f /tmp/fnc-*
 }
 trap cleanup EXIT
@@ -87,7 +87,7 @@ rounds() {
 }
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
-brd_setup 3 16
+disk_setup 3 16
 
 ktap_plan 12
 bed_up() {

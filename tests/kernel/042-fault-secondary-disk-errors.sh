@@ -29,7 +29,7 @@
 C=$((64 * 1024)) CS=128 NCH=64
 SECTORS=$((NCH * CS))
 S=/dev/mapper/sde IN=/dev/mapper/sde-in SDISK=/dev/mapper/sdedisk
-cleanup() { dm_remove sde-in sde sdedisk sdeerr; brd_teardown; rm -f /tmp/sde-*; }
+cleanup() { dm_remove sde-in sde sdedisk sdeerr; disk_teardown; rm -f /tmp/sde-*; }
 trap cleanup EXIT
 trap 'exit 124' TERM	# killed at the time limit: still clean up
 
@@ -40,9 +40,9 @@ chunk_of() { dd if="$1" of="$3" bs=$C skip="$2" count=1 status=none; }
 disk_mode() {
 	local t
 	case $1 in
-	ok) t="linear /dev/ram0 0" ;;
-	noread) t="delay /dev/mapper/sdeerr 0 0 /dev/ram0 0 0" ;;
-	nowrite) t="delay /dev/ram0 0 0 /dev/mapper/sdeerr 0 0" ;;
+	ok) t="linear /dev/testdisk0 0" ;;
+	noread) t="delay /dev/mapper/sdeerr 0 0 /dev/testdisk0 0 0" ;;
+	nowrite) t="delay /dev/testdisk0 0 0 /dev/mapper/sdeerr 0 0" ;;
 	esac
 	dmsetup suspend --nolockfs sdedisk && dmsetup load sdedisk --table "0 $SECTORS $t" &&
 		dmsetup resume sdedisk
@@ -66,7 +66,7 @@ fresh() {
 	random_file /tmp/sde-initial $((NCH * C)) &&
 	write_direct $SDISK 0 /tmp/sde-initial &&
 	cp /tmp/sde-initial /tmp/sde-view &&
-	secondary_setup $SDISK /dev/ram1 $CS sde && dmsetup message sde 0 start
+	secondary_setup $SDISK /dev/testdisk1 $CS sde && dmsetup message sde 0 start
 }
 wait_fields() {	# wait_fields NAME "FIELDS" WANT SECONDS
 	local i got
@@ -80,9 +80,9 @@ wait_fields() {	# wait_fields NAME "FIELDS" WANT SECONDS
 	return 1
 }
 
-brd_setup 2 16
+disk_setup 2 16
 dmsetup create sdeerr --table "0 $SECTORS error"
-dmsetup create sdedisk --table "0 $SECTORS linear /dev/ram0 0"
+dmsetup create sdedisk --table "0 $SECTORS linear /dev/testdisk0 0"
 random_file /tmp/sde-p 8192
 random_file /tmp/sde-q 4096
 random_file /tmp/sde-whole $C
@@ -108,7 +108,7 @@ refused0=$(colo_status sde-in 3)
 ktap_check "(a) a primary write to an unbuffered chunk fails with EIO (its original cannot be saved)" \
 	eio write_odirect $IN $((7 * C + 4096)) /tmp/sde-p
 chunk_of /tmp/sde-initial 7 /tmp/sde-i7
-ktap_check "(a) it never reached the disk (which takes writes)" same_bytes /dev/ram0 $((7 * C)) /tmp/sde-i7
+ktap_check "(a) it never reached the disk (which takes writes)" same_bytes /dev/testdisk0 $((7 * C)) /tmp/sde-i7
 ktap_check "(a) broken, error copy_failed" test "$(colo_fields sde 1 7)" = "broken copy_failed"
 ktap_check "(a) colo-ingress: broken, 1 write passed, 1 refused (the failed one)" \
 	test "$(colo_fields sde-in 1 2 3)" = "broken 1 $((refused0 + 1))"
@@ -119,7 +119,7 @@ ktap_check "(c) the whole secondary view is exact again (checkpoint + secondary 
 	same_bytes $S 0 /tmp/sde-view
 failover_standalone() { dmsetup message sde 0 failover && colo_wait_state sde standalone 30; }
 ktap_check "(a) failover: standalone" failover_standalone
-ktap_check "(a) disk = last checkpoint + secondary writes, byte for byte" same_bytes /dev/ram0 0 /tmp/sde-view
+ktap_check "(a) disk = last checkpoint + secondary writes, byte for byte" same_bytes /dev/testdisk0 0 /tmp/sde-view
 
 # --- (b): the disk's writes fail during the merge
 ktap_check "(b) start again over a new random image" fresh
@@ -147,6 +147,6 @@ ktap_check "(b) still merging, nothing merged" test "$(colo_fields sde 1 4 7)" =
 ktap_check "(b) the disk's writes work again" disk_mode ok
 ktap_check "(b) another failover retries the merge: standalone" failover_standalone
 ktap_check "(b) every chunk merged, no error" test "$(colo_fields sde 1 4 7)" = "standalone 12/12 -"
-disk_is_view() { same_bytes /dev/ram0 0 /tmp/sde-view && same_bytes $S 0 /tmp/sde-view; }
+disk_is_view() { same_bytes /dev/testdisk0 0 /tmp/sde-view && same_bytes $S 0 /tmp/sde-view; }
 ktap_check "(b) disk = secondary view, byte for byte" disk_is_view
 ktap_finish

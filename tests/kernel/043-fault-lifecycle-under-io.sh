@@ -32,7 +32,7 @@
 
 export NBD_TIMEOUT=60
 P=/dev/mapper/pri S=/dev/mapper/sec
-LOCAL=/dev/ram0 SDISK=/dev/ram1 SBUF=/dev/ram2
+LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2
 OVERLAP=$DMCOLO_TOP/build/tests/colo-overlap
 MiB=$((1 << 20))
 w1="" w2=""
@@ -47,7 +47,7 @@ cleanup() {
 	stop_writer "$w2"
 	pair_teardown pri sec /dev/nbd0 /dev/nbd1
 	rmmod nbd 2>/dev/null
-	brd_teardown
+	disk_teardown
 	grep -q '^dm_colo ' /proc/modules || insmod "$DMCOLO_MODULE"
 	rm -f /tmp/flu-*
 }
@@ -83,7 +83,7 @@ snapshot() {	# tables, states and the module's refcount, in one text
 	awk '$1 == "dm_colo" { print "refcount " $3 }' /proc/modules
 }
 
-brd_setup 3 16
+disk_setup 3 16
 
 ktap_plan 24
 bed_up() {

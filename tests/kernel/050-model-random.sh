@@ -21,14 +21,14 @@
 MODEL=$DMCOLO_TOP/build/tests/colo-model
 SEED=${MODEL_SEED:-1} SEEDS=${MODEL_SEEDS:-$(colo_load 60 50)} OPS=${MODEL_OPS:-200}
 PAIR_SEEDS=${MODEL_PAIR_SEEDS:-$(colo_load 6 1)} PAIR_OPS=${MODEL_PAIR_OPS:-150}
-LOCAL=/dev/ram0 SDISK=/dev/ram1 SBUF=/dev/ram2 NBD=/dev/nbd0
+LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2 NBD=/dev/nbd0
 RESET=/tmp/model-reset.sh
 
 cleanup() {
 	dm_remove colo-model-in colo-model colo-model-buf
 	pair_teardown pri sec $NBD
 	rmmod nbd 2>/dev/null
-	brd_teardown
+	disk_teardown
 	rm -f $RESET /tmp/model-*.out
 }
 trap cleanup EXIT
@@ -46,7 +46,7 @@ pair_setup pri $LOCAL sec $SDISK $SBUF $NBD &&
 dmsetup message pri 0 start && colo_wait_state pri replicating 120
 RESET_EOF
 
-brd_setup 3 4
+disk_setup 3 4
 ktap_plan $((SEEDS + 1 + (PAIR_SEEDS > 0 ? PAIR_SEEDS + 1 : 0)))
 "$MODEL" secondary --disk $LOCAL --buffer $SBUF --seed "$SEED" --seeds "$SEEDS" \
 	--ops "$OPS" > /tmp/model-sec.out 2>&1

@@ -296,7 +296,7 @@ sec() { ip netns exec col-sec "$CTL" "$@"; }
 
 # ctl_teardown P S [DM...]: whatever dmcoloctl made for primary P and
 # secondary S, the DM devices named, every NBD link, the namespaces, nbd
-# and brd, whatever state a failed test left them in.
+# and the test disks, whatever state a failed test left them in.
 ctl_teardown() {
 	local p=$1 s=$2 d
 	shift 2
@@ -307,6 +307,6 @@ ctl_teardown() {
 	for d in /dev/nbd*; do nbd_disconnect "$d"; done
 	pair_net_del
 	rmmod nbd 2>/dev/null
-	brd_teardown
+	disk_teardown
 	rm -rf /run/dmcolo
 }
