@@ -97,8 +97,7 @@ ktap_check "still replicating, no remote error" test "$(fields 1 9 10)" = "repli
 # A write larger than the window must not wait for ever.
 random_file /tmp/pbp-big $((256 << 10))
 ktap_check "a 256 KiB write (larger than the window) completes within 120 s" \
-	timeout 120 dd if=/tmp/pbp-big of=$P bs=256K seek=$((12 * MiB)) oflag=direct,seek_bytes \
-		conv=notrunc,nocreat status=none
+	timeout 120 "$COLO_DIO" write $P $((12 * MiB)) /tmp/pbp-big --max-io $((256 << 10))
 echo "# after it: in flight $(fields 6 7), peak $(colo_status pri 8)"
 ktap_check "two-node checkpoint" two_node_checkpoint pri sec
 ktap_check "nothing in flight after the checkpoint" test "$(fields 6 7)" = "0 0"

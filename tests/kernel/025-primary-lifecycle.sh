@@ -107,8 +107,7 @@ ktap_check "a write, two-node checkpoint, three disks identical" checkpoint_same
 # the forwards were submitted apart from the local writes)
 slow 1500
 ktap_check "16 writes of 64 KiB (async: they return with the local writes)" \
-	timeout 60 dd if=/tmp/plc-d of=$P bs=64K seek=$((10 * MiB)) oflag=direct,seek_bytes \
-		conv=notrunc,nocreat status=none
+	timeout 60 "$COLO_DIO" write $P $((10 * MiB)) /tmp/plc-d --max-io $((64 << 10))
 inflight=$(fields 6 7)
 echo "# in flight when the remove starts: $inflight"
 ktap_check "forwards in flight when the remove starts" test "${inflight%% *}" -gt 0

@@ -1,7 +1,7 @@
 #!/bin/bash
 # I/O shapes through colo-primary while replicating, against a model of
 # the disk: 512-byte writes at odd sectors, writes across region
-# boundaries, a write bigger than a region (split by dm core), O_DSYNC
+# boundaries, a write bigger than a region (split by dm core), RWF_DSYNC
 # (FUA) writes, fsync, write-zeroes, and a discard when the device offers
 # one. In both modes, after a two-node checkpoint the local disk is the
 # model and the secondary disk and view are the local disk, byte for byte.
@@ -26,12 +26,12 @@ trap cleanup EXIT
 trap 'exit 124' TERM	# killed at the time limit: still clean up
 
 model_write() { dd if="$3" of="$1" bs=512 seek=$(($2 / 512)) conv=notrunc status=none; }
-# pw OFFSET BYTES [DD_OFLAG]: random data to P (O_DIRECT, plus DD_OFLAG)
-# and to the model.
+# pw OFFSET BYTES [fua]: random data to P and to the model: O_DIRECT, one
+# request per MiB, no fsync (pwrite_direct); with fua each request is a FUA
+# write (RWF_DSYNC, pwrite_direct_fua).
 pw() {
 	random_file /tmp/pio-p "$2"
-	dd if=/tmp/pio-p of=$P bs=1M seek="$1" oflag="direct,seek_bytes${3:+,$3}" \
-		conv=notrunc,nocreat status=none && model_write $MODEL "$1" /tmp/pio-p
+	pwrite_direct${3:+_$3} $P "$1" /tmp/pio-p && model_write $MODEL "$1" /tmp/pio-p
 }
 pz() {
 	head -c "$2" /dev/zero > /tmp/pio-z
@@ -51,7 +51,7 @@ shapes() {
 	ktap_check "$m: 512 B writes at odd sectors" odd_sectors $off
 	ktap_check "$m: 1.5 KiB write across a region boundary" pw $((off + 2 * RG - 1024)) 1536
 	ktap_check "$m: 3 MiB + 512 B write over 49 regions" pw $((off + 4 * RG + 512)) $((3 * MiB + 512))
-	ktap_check "$m: O_DSYNC writes (FUA)" pw $((off + 60 * RG + 4 * K)) $((12 * K)) dsync
+	ktap_check "$m: RWF_DSYNC writes (FUA)" pw $((off + 60 * RG + 4 * K)) $((12 * K)) fua
 	ktap_check "$m: fsync through the device" dd if=/dev/null of=$P conv=fsync,nocreat status=none
 	ktap_check "$m: write-zeroes over 2.5 regions" pz $((off + 70 * RG + 8 * K)) $((2 * RG + RG / 2))
 	ktap_check "$m: overwrite inside the zeroed range" pw $((off + 71 * RG)) $((4 * K))

@@ -81,7 +81,7 @@ two_links() {
 ktap_check "... two TLS connections to the secondary" two_links
 ktap_check "start over TLS: sync, secondary running" pri start p
 write_checkpoint() {
-	dd if=$T/data of=/dev/mapper/p bs=1M seek=3 oflag=direct status=none && pri checkpoint p
+	pwrite_direct /dev/mapper/p $((3 * MiB)) $T/data && pri checkpoint p
 }
 ktap_check "write 2 MiB, two-node checkpoint" write_checkpoint
 ktap_check "the secondary disk has exactly the data" same_bytes $SDISK $((3 * MiB)) $T/data

@@ -112,39 +112,33 @@ disk_stat() {
 # random_file FILE BYTES
 random_file() { head -c "$2" /dev/urandom > "$1"; }
 
-# write_direct DEV OFFSET FILE: write FILE at byte OFFSET; OFFSET and the
-# size of FILE are multiples of 512. Up to 1 MiB per request.
-write_direct() {
-	dd if="$3" of="$1" bs=1M seek="$2" oflag=direct,seek_bytes \
-		conv=notrunc,nocreat,fsync status=none
-}
+# colo-dio (tests/tools/colo-dio.c): O_DIRECT at exact offsets and
+# lengths, one pwrite/pread per request, DEV never created. Exported for
+# the helpers' copies in `bash -c "$(declare -f ...)"`.
+COLO_DIO=${COLO_DIO:-${DMCOLO_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}/build/tests/colo-dio}
+export COLO_DIO
+
+# write_direct DEV OFFSET FILE: write FILE at byte OFFSET with O_DIRECT,
+# then fsync (a flush); OFFSET and the size of FILE are multiples of 512.
+# Up to 1 MiB per request: a FILE of 512 bytes is one 512-byte write.
+write_direct() { "$COLO_DIO" write "$1" "$2" "$3" --fsync; }
 
 # write_odirect DEV OFFSET FILE: FILE at byte OFFSET in one O_DIRECT write
-# (bs = FILE's size: FILE up to a few MiB, a multiple of 512), no fsync.
-# write_direct is not that for a FILE under 1 MiB: GNU dd clears O_DIRECT
-# for a last block shorter than bs, so such a write goes through the page
-# cache and reaches the device at writeback (in page-sized bios) or at the
-# fsync, and a failed write shows only as a failed fsync.
+# (one request of FILE's size: FILE up to a few MiB, a multiple of 512), no
+# fsync: a failed write fails here, not at a later flush.
 write_odirect() {
-	dd if="$3" of="$1" bs="$(stat -c %s "$3")" seek="$2" oflag=direct,seek_bytes \
-		conv=notrunc,nocreat status=none
+	local n
+	n=$(stat -c %s "$3") || return 1
+	"$COLO_DIO" write "$1" "$2" "$3" --max-io "$((n > 0 ? n : 512))"
 }
 
-# read_direct DEV OFFSET BYTES > FILE
-read_direct() {
-	dd if="$1" bs=1M skip="$2" count="$3" iflag=direct,skip_bytes,count_bytes status=none
-}
+# read_direct DEV OFFSET BYTES > FILE: O_DIRECT, 1 MiB per request; fails
+# when the device ends before OFFSET + BYTES.
+read_direct() { "$COLO_DIO" read "$1" "$2" "$3"; }
 
-# same_bytes DEV OFFSET FILE: the device holds FILE's bytes at OFFSET.
-same_bytes() {
-	local got
-	got=$(mktemp)
-	read_direct "$1" "$2" "$(stat -c %s "$3")" > "$got" &&
-		cmp "$got" "$3"
-	local rc=$?
-	rm -f "$got"
-	return $rc
-}
+# same_bytes DEV OFFSET FILE: the device holds FILE's bytes at OFFSET (read
+# with O_DIRECT; the first difference is printed).
+same_bytes() { "$COLO_DIO" cmp "$1" "$2" "$3"; }
 
 # dm_remove NAME...: remove devices that exist, retrying while udev-less
 # openers (blkid, a just-closed dd) let go.

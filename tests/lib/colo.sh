@@ -54,20 +54,18 @@ colo_wait_state() {
 # pwrite_direct DEV OFFSET FILE: FILE at byte OFFSET with O_DIRECT and no
 # flush afterwards (write_direct ends with fsync, a flush the target may
 # treat differently): the write alone. DEV must exist: it is never created
-# (nocreat), see write_direct_dev.
-pwrite_direct() {
-	dd if="$3" of="$1" bs=1M seek="$2" oflag=direct,seek_bytes conv=notrunc,nocreat status=none
-}
+# (colo-dio opens without O_CREAT), see write_direct_dev. Up to 1 MiB per
+# request; pwrite_direct_fua: each request a FUA write (RWF_DSYNC).
+pwrite_direct() { "$COLO_DIO" write "$1" "$2" "$3"; }
+pwrite_direct_fua() { "$COLO_DIO" write "$1" "$2" "$3" --fua; }
 
 # write_direct_dev DEV OFFSET FILE: write_direct (O_DIRECT, then fsync) to a
 # device that must exist. Without udev, libdevmapper makes /dev/mapper
 # nodes itself: a write to a device whose creation failed would create a
 # regular file there, which a later `dmsetup create` of the name keeps,
-# and every later test of the VM would write to that file.
-write_direct_dev() {
-	dd if="$3" of="$1" bs=1M seek="$2" oflag=direct,seek_bytes \
-		conv=notrunc,nocreat,fsync status=none
-}
+# and every later test of the VM would write to that file. colo-dio never
+# creates DEV, so this is write_direct.
+write_direct_dev() { write_direct "$@"; }
 
 # dm_node_clean NAME...: remove /dev/mapper/NAME when it is not a block
 # device (a leftover regular file, see write_direct_dev).
@@ -84,8 +82,7 @@ dm_node_clean() {
 write_ms() {
 	local t0 rc
 	t0=$(date +%s%N)
-	timeout 120 dd if="$3" of="$1" bs=1M seek="$2" oflag=direct,seek_bytes \
-		conv=notrunc,nocreat status=none
+	timeout 120 "$COLO_DIO" write "$1" "$2" "$3"
 	rc=$?
 	echo $((($(date +%s%N) - t0) / 1000000))
 	return $rc

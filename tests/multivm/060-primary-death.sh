@@ -136,7 +136,7 @@ secondary() {
 	ktap_check "status: standalone, fenced" alone
 	fenced_io() {
 		[ -b /dev/mapper/s-ingress ] &&
-			must_fail dd if=/dev/mapper/s-ingress of=/dev/null bs=4096 count=1 iflag=direct status=none
+			must_fail "$COLO_DIO" read /dev/mapper/s-ingress 0 4096
 	}
 	ktap_check "colo-ingress refuses I/O" fenced_io
 	ktap_check "dmcoloctl remove s" "$CTL" remove s
