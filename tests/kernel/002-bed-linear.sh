@@ -30,8 +30,8 @@ io_counts() {
 one_sector() {
 	local b a
 	random_file /tmp/bed-one 512
-	b=($(io_counts "$1")) && "$3" "$1" "$2" /tmp/bed-one && a=($(io_counts "$1")) ||
-		return 1
+	read -ra b <<< "$(io_counts "$1")" && "$3" "$1" "$2" /tmp/bed-one &&
+		read -ra a <<< "$(io_counts "$1")" || return 1
 	echo "# $3 of 512 B: $1 reads, sectors read, writes, sectors written: ${b[*]} -> ${a[*]}"
 	[ "${a[0]}" = "${b[0]}" ] && [ "${a[1]}" = "${b[1]}" ] &&
 		[[ $((a[2] - b[2])) =~ ^($4)$ ]] && [ "${a[3]}" = $((b[3] + 1)) ] &&

@@ -1,7 +1,9 @@
 #!/bin/bash
-# Partial-chunk, unaligned and multi-chunk I/O, write-zeroes, discard and
-# flush on both devices, checked byte for byte against two model files:
-# what the disk must hold and what the secondary must see.
+# Partial-chunk, unaligned and multi-chunk I/O, FUA writes, write-zeroes,
+# discard and flush on both devices, checked byte for byte against two
+# model files: what the disk must hold and what the secondary must see.
+# Writes are O_DIRECT at their exact offsets and sizes (colo-dio): a
+# 512-byte write is a 512-byte bio to the target.
 # timeout: 300
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"
@@ -18,14 +20,15 @@ model_write() { dd if="$3" of="$1" bs=512 seek=$(($2 / 512)) conv=notrunc status
 model_zero() { head -c "$3" /dev/zero > /tmp/kinds-z; model_write "$1" "$2" /tmp/kinds-z; }
 region_is() { same_bytes "$1" 0 "$2"; }
 
-# sec_write/in_write OFFSET BYTES: random data to the device and its model.
+# sec_write/in_write OFFSET BYTES [HELPER]: random data to the device and
+# its model, with HELPER (default write_direct: O_DIRECT, then fsync).
 sec_write() {
 	random_file /tmp/kinds-p "$2"
-	write_direct $S "$1" /tmp/kinds-p && model_write /tmp/kinds-view "$1" /tmp/kinds-p
+	${3:-write_direct} $S "$1" /tmp/kinds-p && model_write /tmp/kinds-view "$1" /tmp/kinds-p
 }
 in_write() {
 	random_file /tmp/kinds-p "$2"
-	write_direct $IN "$1" /tmp/kinds-p && model_write /tmp/kinds-disk "$1" /tmp/kinds-p
+	${3:-write_direct} $IN "$1" /tmp/kinds-p && model_write /tmp/kinds-disk "$1" /tmp/kinds-p
 }
 sec_zero() { blkdiscard -z -o "$1" -l "$2" $S && model_zero /tmp/kinds-view "$1" "$2"; }
 in_zero() { blkdiscard -z -o "$1" -l "$2" $IN && model_zero /tmp/kinds-disk "$1" "$2"; }
@@ -39,7 +42,7 @@ fresh() {
 	secondary_setup /dev/testdisk0 /dev/testdisk1 128 kinds && dmsetup message kinds 0 start
 }
 
-ktap_plan 21
+ktap_plan 23
 ktap_check "start over a random image" fresh
 ktap_check "secondary 4 KiB write inside a chunk" sec_write $((C + 8 * K)) $((4 * K))
 ktap_check "secondary 512 B write at a chunk's last sector" sec_write $((2 * C + C - 512)) 512
@@ -48,6 +51,11 @@ ktap_check "primary unaligned write over 3 chunks" in_write $((10 * C + 1536)) $
 ktap_check "primary write into a chunk the secondary buffered" in_write $((C + 32 * K)) $((16 * K))
 ktap_check "primary 512 B writes twice into one chunk" \
 	bash -c "$(declare -f in_write random_file write_direct model_write); S=$S IN=$IN; in_write $((12 * C + 512)) 512 && in_write $((12 * C + 4096)) 1024"
+# FUA (pwritev2 RWF_DSYNC): into a chunk not yet buffered (copy-in first).
+ktap_check "secondary 512 B FUA write at an odd sector" \
+	sec_write $((14 * C + 3 * 512)) 512 pwrite_direct_fua
+ktap_check "primary 1 KiB FUA write at an odd sector" \
+	in_write $((15 * C + 5 * 512)) 1024 pwrite_direct_fua
 ktap_check "secondary write-zeroes over 2.5 chunks" sec_zero $((20 * C + 4 * K)) $((2 * C + 32 * K))
 ktap_check "primary write-zeroes over 2 chunks" in_zero $((30 * C)) $((2 * C))
 ktap_check "secondary discard is accepted" blkdiscard -o $((40 * C)) -l $((2 * C)) $S
