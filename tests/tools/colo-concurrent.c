@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * colo-concurrent: the concurrent model. Writer processes on the primary's
+ * device and on the secondary view at once, on disjoint 512-byte sectors
+ * that share every 4 KiB block and so every chunk (copy-on-write and
+ * read-modify-write of one chunk race), while reader processes check every
+ * acknowledged write on both devices.
+ *
+ * Sector s belongs to writer (s % (2 * W)): 0..W-1 write through
+ * --primary (colo-ingress, or colo-primary in the pair), W..2W-1 through
+ * --secondary (colo-secondary's view). A written sector holds its number,
+ * a sequence number and bytes derived from both, so a reader knows which
+ * write it sees. Shared memory holds, per sector, the last sequence number
+ * issued and the last acknowledged (pwrite returned). A reader records the
+ * acknowledged numbers of a range, reads it with O_DIRECT, then records the
+ * issued ones, and for each sector requires, exactly:
+ *   - on the device its writer writes through: the content of write q with
+ *     acked-before <= q <= issued-after (q = 0: the initial bytes);
+ *   - on the other device: the initial bytes (a primary write is never
+ *     visible in the secondary view within an epoch; a secondary write
+ *     never reaches the disk or the primary).
+ *
+ * At the end it writes the models and compares the devices with them:
+ *   --out-primary: initial image + the primary writes (the primary's
+ *                  device, the secondary disk, and the view after a
+ *                  checkpoint)
+ *   --out-secondary: initial image + the secondary writes (the view, and
+ *                  the disk after a failover)
+ *
+ * Exit: 0 all exact, 1 a mismatch or I/O error, 2 bad usage.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SECTOR 512
+#define MAX_READ (64 << 10)
+
+static const char *primary_path, *secondary_path, *initial_path, *until_path;
+static const char *out_primary_path, *out_secondary_path;
+static size_t region;
+static unsigned int writers = 4, readers = 1;
+static unsigned long ops = 2000, seed = 1;
+
+static unsigned char *initial;
+static uint32_t *issued, *acked;	/* per sector, shared */
+static volatile uint32_t *writers_left;	/* readers stop when it is 0 */
+
+static uint64_t next_rand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void *aligned(size_t len)
+{
+	void *p;
+
+	if (posix_memalign(&p, 4096, len)) {
+		perror("posix_memalign");
+		exit(1);
+	}
+	return p;
+}
+
+static int open_direct(const char *path, int flags)
+{
+	int fd = open(path, flags | O_DIRECT);
+
+	if (fd < 0) {
+		fprintf(stderr, "colo-concurrent: open %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	return fd;
+}
+
+/* The content of write q (> 0) of sector s. */
+static void fill_sector(unsigned char *buf, uint64_t s, uint32_t q)
+{
+	uint64_t r = (s * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)q << 32) ^ seed ^ 0x5bd1e995;
+	size_t k;
+
+	((uint64_t *)buf)[0] = s;
+	((uint64_t *)buf)[1] = q;
+	for (k = 16; k < SECTOR; k += 8) {
+		if (!r)
+			r = 1;
+		*(uint64_t *)(buf + k) = next_rand(&r);
+	}
+}
+
+static int owner(uint64_t s)
+{
+	return s % (2 * writers);
+}
+
+static int is_primary_writer(int w)
+{
+	return w < (int)writers;
+}
+
+static int more(unsigned long done)
+{
+	return done < ops || (until_path && access(until_path, F_OK));
+}
+
+static int writer(int w)
+{
+	const char *path = is_primary_writer(w) ? primary_path : secondary_path;
+	uint64_t nsec = region / SECTOR, owned = nsec / (2 * writers), s, rs;
+	unsigned char *buf = aligned(SECTOR);
+	int fd = open_direct(path, O_WRONLY);
+	unsigned long i;
+	uint32_t q;
+
+	rs = seed * 1000003 + w + 1;
+	for (i = 0; more(i); i++) {
+		s = (next_rand(&rs) % owned) * 2 * writers + w;
+		q = __atomic_load_n(&issued[s], __ATOMIC_SEQ_CST) + 1;
+		fill_sector(buf, s, q);
+		__atomic_store_n(&issued[s], q, __ATOMIC_SEQ_CST);
+		if (pwrite(fd, buf, SECTOR, s * SECTOR) != SECTOR) {
+			fprintf(stderr, "writer %d (%s): write sector %" PRIu64 ": %s\n", w, path, s,
+				strerror(errno));
+			return 1;
+		}
+		__atomic_store_n(&acked[s], q, __ATOMIC_SEQ_CST);
+	}
+	close(fd);
+	return 0;
+}
+
+/* Check sector s as read through the primary (on_primary) or the view. */
+static int check_sector(const unsigned char *got, uint64_t s, int on_primary, uint32_t lo,
+			uint32_t hi, const char *who)
+{
+	static unsigned char want[SECTOR];
+	int visible = is_primary_writer(owner(s)) == on_primary;
+	uint32_t q;
+
+	if (!visible || hi == 0) {
+		if (!memcmp(got, initial + s * SECTOR, SECTOR))
+			return 0;
+		fprintf(stderr, "%s: sector %" PRIu64 " (writer %d): want the initial bytes%s\n",
+			who, s, owner(s), visible ? "" : " (a write of the other node is visible)");
+		return 1;
+	}
+	if (!memcmp(got, initial + s * SECTOR, SECTOR)) {
+		if (lo == 0)
+			return 0;
+		fprintf(stderr, "%s: sector %" PRIu64 ": the initial bytes after write %u was acknowledged\n",
+			who, s, lo);
+		return 1;
+	}
+	q = ((const uint64_t *)got)[1];
+	if (((const uint64_t *)got)[0] != s || q < lo || q > hi || q == 0) {
+		fprintf(stderr, "%s: sector %" PRIu64 ": holds sector %" PRIu64 " write %u, want a write in %u..%u\n",
+			who, s, ((const uint64_t *)got)[0], q, lo, hi);
+		return 1;
+	}
+	fill_sector(want, s, q);
+	if (memcmp(got, want, SECTOR)) {
+		fprintf(stderr, "%s: sector %" PRIu64 ": write %u's bytes are torn\n", who, s, q);
+		return 1;
+	}
+	return 0;
+}
+
+static int reader(int r, int on_primary)
+{
+	const char *path = on_primary ? primary_path : secondary_path;
+	uint64_t nsec = region / SECTOR, rs = seed * 7919 + r * 2 + on_primary + 100, first, n, k;
+	unsigned char *buf = aligned(MAX_READ);
+	uint32_t *lo = malloc(MAX_READ / SECTOR * sizeof(*lo));
+	int fd = open_direct(path, O_RDONLY);
+	char who[64];
+	unsigned long reads = 0;
+
+	snprintf(who, sizeof(who), "reader %d (%s)", r, path);
+	while (*writers_left || !reads) {
+		n = 1 + next_rand(&rs) % (MAX_READ / SECTOR);
+		first = next_rand(&rs) % (nsec - n + 1);
+		for (k = 0; k < n; k++)
+			lo[k] = __atomic_load_n(&acked[first + k], __ATOMIC_SEQ_CST);
+		if (pread(fd, buf, n * SECTOR, first * SECTOR) != (ssize_t)(n * SECTOR)) {
+			fprintf(stderr, "%s: read %" PRIu64 "+%" PRIu64 ": %s\n", who, first, n,
+				strerror(errno));
+			return 1;
+		}
+		for (k = 0; k < n; k++)
+			if (check_sector(buf + k * SECTOR, first + k, on_primary, lo[k],
+					 __atomic_load_n(&issued[first + k], __ATOMIC_SEQ_CST), who))
+				return 1;
+		reads++;
+	}
+	close(fd);
+	return 0;
+}
+
+/* The final model of what the primary (or secondary) writers made. */
+static unsigned char *model(int primary)
+{
+	unsigned char *m = malloc(region);
+	uint64_t s, nsec = region / SECTOR;
+
+	if (!m) {
+		perror("malloc");
+		exit(1);
+	}
+	memcpy(m, initial, region);
+	for (s = 0; s < nsec; s++)
+		if (is_primary_writer(owner(s)) == primary && acked[s])
+			fill_sector(m + s * SECTOR, s, acked[s]);
+	return m;
+}
+
+static int compare_device(const char *path, const unsigned char *want, const char *what)
+{
+	unsigned char *buf = aligned(region);
+	int fd = open_direct(path, O_RDONLY);
+	size_t off;
+
+	if (pread(fd, buf, region, 0) != (ssize_t)region) {
+		fprintf(stderr, "colo-concurrent: read %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	close(fd);
+	for (off = 0; off < region; off++)
+		if (buf[off] != want[off]) {
+			fprintf(stderr, "colo-concurrent: %s (%s) differs from the model at byte %zu\n",
+				what, path, off);
+			return 1;
+		}
+	free(buf);
+	return 0;
+}
+
+static int write_file(const char *path, const unsigned char *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, buf, len);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -1;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: colo-concurrent --primary DEV --secondary DEV --initial FILE --size BYTES\n"
+		"                       --out-primary FILE --out-secondary FILE\n"
+		"                       [--writers N] [--readers N] [--ops N] [--seed N] [--until FILE]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned char *m_primary, *m_secondary;
+	int i, status, failed = 0, fd;
+	unsigned int w, r;
+	pid_t pid;
+	void *shared;
+	size_t nsec;
+
+	for (i = 1; i + 1 < argc; i += 2) {
+		const char *a = argv[i], *v = argv[i + 1];
+
+		if (!strcmp(a, "--primary"))
+			primary_path = v;
+		else if (!strcmp(a, "--secondary"))
+			secondary_path = v;
+		else if (!strcmp(a, "--initial"))
+			initial_path = v;
+		else if (!strcmp(a, "--size"))
+			region = strtoull(v, NULL, 0);
+		else if (!strcmp(a, "--out-primary"))
+			out_primary_path = v;
+		else if (!strcmp(a, "--out-secondary"))
+			out_secondary_path = v;
+		else if (!strcmp(a, "--writers"))
+			writers = strtoul(v, NULL, 0);
+		else if (!strcmp(a, "--readers"))
+			readers = strtoul(v, NULL, 0);
+		else if (!strcmp(a, "--ops"))
+			ops = strtoul(v, NULL, 0);
+		else if (!strcmp(a, "--seed"))
+			seed = strtoul(v, NULL, 0);
+		else if (!strcmp(a, "--until"))
+			until_path = v;
+		else
+			usage();
+	}
+	if (i != argc || !primary_path || !secondary_path || !initial_path || !out_primary_path ||
+	    !out_secondary_path || !writers || writers > 64 || !region ||
+	    region % (SECTOR * 2 * writers) || region < MAX_READ)
+		usage();
+
+	nsec = region / SECTOR;
+	initial = malloc(region);
+	shared = mmap(NULL, 2 * nsec * sizeof(uint32_t) + 4096, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	fd = open(initial_path, O_RDONLY);
+	if (!initial || shared == MAP_FAILED || fd < 0 || read(fd, initial, region) != (ssize_t)region) {
+		fprintf(stderr, "colo-concurrent: cannot load %s\n", initial_path);
+		return 1;
+	}
+	close(fd);
+	writers_left = shared;
+	issued = (uint32_t *)((char *)shared + 4096);
+	acked = issued + nsec;
+	*writers_left = 2 * writers;
+
+	for (w = 0; w < 2 * writers + 2 * readers; w++) {
+		pid = fork();
+		if (pid < 0) {
+			perror("fork");
+			return 1;
+		}
+		if (!pid) {
+			if (w < 2 * writers) {
+				int rc = writer(w);
+
+				__atomic_sub_fetch(writers_left, 1, __ATOMIC_SEQ_CST);
+				_exit(rc);
+			}
+			r = w - 2 * writers;
+			_exit(reader(r / 2, r % 2));
+		}
+	}
+	while (wait(&status) > 0)
+		if (!WIFEXITED(status) || WEXITSTATUS(status))
+			failed = 1;
+
+	m_primary = model(1);
+	m_secondary = model(0);
+	if (write_file(out_primary_path, m_primary, region) ||
+	    write_file(out_secondary_path, m_secondary, region)) {
+		fprintf(stderr, "colo-concurrent: cannot write the models\n");
+		return 1;
+	}
+	failed |= compare_device(primary_path, m_primary, "primary");
+	failed |= compare_device(secondary_path, m_secondary, "secondary view");
+	return failed;
+}
