@@ -10,14 +10,18 @@ brd_setup() {
 	modprobe brd rd_nr="$1" rd_size=$(($2 * 1024)) max_part=0
 }
 
-brd_teardown() {
+# rmmod_retry MODULE: unload MODULE, retrying for 2 s while udev-less
+# openers (blkid, a just-closed dd) let go; the last try's error shows.
+rmmod_retry() {
 	local i
 	for i in 1 2 3 4 5 6 7 8 9 10; do
-		rmmod brd 2>/dev/null && return 0
+		rmmod "$1" 2>/dev/null && return 0
 		sleep 0.2
 	done
-	rmmod brd
+	rmmod "$1"
 }
+
+brd_teardown() { rmmod_retry brd; }
 
 # --- the test disks: /dev/testdisk0.. of the kind DMCOLO_DISKS names
 #
@@ -80,15 +84,8 @@ sdebug_disk() {
 
 disk_teardown() {
 	rm -f /dev/testdisk[0-9]*
-	if [ -d /sys/module/brd ]; then brd_teardown; fi
-	if [ -d /sys/module/scsi_debug ]; then
-		local i
-		for i in 1 2 3 4 5 6 7 8 9 10; do
-			rmmod scsi_debug 2>/dev/null && return 0
-			sleep 0.2
-		done
-		rmmod scsi_debug
-	fi
+	[ ! -d /sys/module/brd ] || rmmod_retry brd
+	[ ! -d /sys/module/scsi_debug ] || rmmod_retry scsi_debug
 	return 0
 }
 

@@ -32,6 +32,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,6 +41,8 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "test-io.h"
 
 #define SECTOR 512
 #define MAX_READ (64 << 10)
@@ -53,36 +56,6 @@ static unsigned long ops = 2000, seed = 1;
 static unsigned char *initial;
 static uint32_t *issued, *acked;	/* per sector, shared */
 static volatile uint32_t *writers_left;	/* readers stop when it is 0 */
-
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
-static void *aligned(size_t len)
-{
-	void *p;
-
-	if (posix_memalign(&p, 4096, len)) {
-		perror("posix_memalign");
-		exit(1);
-	}
-	return p;
-}
-
-static int open_direct(const char *path, int flags)
-{
-	int fd = open(path, flags | O_DIRECT);
-
-	if (fd < 0) {
-		fprintf(stderr, "colo-concurrent: open %s: %s\n", path, strerror(errno));
-		exit(1);
-	}
-	return fd;
-}
 
 /* The content of write q (> 0) of sector s. */
 static void fill_sector(unsigned char *buf, uint64_t s, uint32_t q)
@@ -224,39 +197,6 @@ static unsigned char *model(int primary)
 	return m;
 }
 
-static int compare_device(const char *path, const unsigned char *want, const char *what)
-{
-	unsigned char *buf = aligned(region);
-	int fd = open_direct(path, O_RDONLY);
-	size_t off;
-
-	if (pread(fd, buf, region, 0) != (ssize_t)region) {
-		fprintf(stderr, "colo-concurrent: read %s: %s\n", path, strerror(errno));
-		return 1;
-	}
-	close(fd);
-	for (off = 0; off < region; off++)
-		if (buf[off] != want[off]) {
-			fprintf(stderr, "colo-concurrent: %s (%s) differs from the model at byte %zu\n",
-				what, path, off);
-			return 1;
-		}
-	free(buf);
-	return 0;
-}
-
-static int write_file(const char *path, const unsigned char *buf, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, buf, len);
-	close(fd);
-	return n == (ssize_t)len ? 0 : -1;
-}
-
 static void usage(void)
 {
 	fprintf(stderr,
@@ -269,41 +209,48 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	unsigned char *m_primary, *m_secondary;
-	int i, status, failed = 0, fd;
+	int i, status, failed = 0;
 	unsigned int w, r;
 	pid_t pid;
 	void *shared;
 	size_t nsec;
 
-	for (i = 1; i + 1 < argc; i += 2) {
-		const char *a = argv[i], *v = argv[i + 1];
+	static const struct option opts[] = {
+		{ "primary", required_argument, NULL, 'p' },
+		{ "secondary", required_argument, NULL, 's' },
+		{ "initial", required_argument, NULL, 'i' },
+		{ "size", required_argument, NULL, 'z' },
+		{ "out-primary", required_argument, NULL, 'P' },
+		{ "out-secondary", required_argument, NULL, 'S' },
+		{ "writers", required_argument, NULL, 'w' },
+		{ "readers", required_argument, NULL, 'r' },
+		{ "ops", required_argument, NULL, 'o' },
+		{ "seed", required_argument, NULL, 'e' },
+		{ "until", required_argument, NULL, 'u' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char **paths[128] = {
+		['p'] = &primary_path, ['s'] = &secondary_path, ['i'] = &initial_path,
+		['P'] = &out_primary_path, ['S'] = &out_secondary_path, ['u'] = &until_path,
+	};
 
-		if (!strcmp(a, "--primary"))
-			primary_path = v;
-		else if (!strcmp(a, "--secondary"))
-			secondary_path = v;
-		else if (!strcmp(a, "--initial"))
-			initial_path = v;
-		else if (!strcmp(a, "--size"))
-			region = strtoull(v, NULL, 0);
-		else if (!strcmp(a, "--out-primary"))
-			out_primary_path = v;
-		else if (!strcmp(a, "--out-secondary"))
-			out_secondary_path = v;
-		else if (!strcmp(a, "--writers"))
-			writers = strtoul(v, NULL, 0);
-		else if (!strcmp(a, "--readers"))
-			readers = strtoul(v, NULL, 0);
-		else if (!strcmp(a, "--ops"))
-			ops = strtoul(v, NULL, 0);
-		else if (!strcmp(a, "--seed"))
-			seed = strtoul(v, NULL, 0);
-		else if (!strcmp(a, "--until"))
-			until_path = v;
+	while ((i = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (i > 0 && i < 128 && paths[i])
+			*paths[i] = optarg;
+		else if (i == 'z')
+			region = strtoull(optarg, NULL, 0);
+		else if (i == 'w')
+			writers = strtoul(optarg, NULL, 0);
+		else if (i == 'r')
+			readers = strtoul(optarg, NULL, 0);
+		else if (i == 'o')
+			ops = strtoul(optarg, NULL, 0);
+		else if (i == 'e')
+			seed = strtoul(optarg, NULL, 0);
 		else
 			usage();
 	}
-	if (i != argc || !primary_path || !secondary_path || !initial_path || !out_primary_path ||
+	if (optind != argc || !primary_path || !secondary_path || !initial_path || !out_primary_path ||
 	    !out_secondary_path || !writers || writers > 64 || !region ||
 	    region % (SECTOR * 2 * writers) || region < MAX_READ)
 		usage();
@@ -312,12 +259,10 @@ int main(int argc, char **argv)
 	initial = malloc(region);
 	shared = mmap(NULL, 2 * nsec * sizeof(uint32_t) + 4096, PROT_READ | PROT_WRITE,
 		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	fd = open(initial_path, O_RDONLY);
-	if (!initial || shared == MAP_FAILED || fd < 0 || read(fd, initial, region) != (ssize_t)region) {
+	if (!initial || shared == MAP_FAILED || load_file(initial_path, initial, region)) {
 		fprintf(stderr, "colo-concurrent: cannot load %s\n", initial_path);
 		return 1;
 	}
-	close(fd);
 	writers_left = shared;
 	issued = (uint32_t *)((char *)shared + 4096);
 	acked = issued + nsec;
@@ -346,12 +291,12 @@ int main(int argc, char **argv)
 
 	m_primary = model(1);
 	m_secondary = model(0);
-	if (write_file(out_primary_path, m_primary, region) ||
-	    write_file(out_secondary_path, m_secondary, region)) {
+	if (save_file(out_primary_path, m_primary, region) ||
+	    save_file(out_secondary_path, m_secondary, region)) {
 		fprintf(stderr, "colo-concurrent: cannot write the models\n");
 		return 1;
 	}
-	failed |= compare_device(primary_path, m_primary, "primary");
-	failed |= compare_device(secondary_path, m_secondary, "secondary view");
+	failed |= compare_device(primary_path, m_primary, region, "primary");
+	failed |= compare_device(secondary_path, m_secondary, region, "secondary view");
 	return failed;
 }

@@ -37,6 +37,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "test-io.h"
+
 #define LOG_FLUSH_FLAG		(1 << 0)
 #define LOG_FUA_FLAG		(1 << 1)
 #define LOG_DISCARD_FLAG	(1 << 2)
@@ -84,38 +86,6 @@ static void usage(void)
 	exit(2);
 }
 
-static int pread_all(int fd, void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t r = pread(fd, (char *)buf + done, len - done, off + done);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		done += r;
-	}
-	return 0;
-}
-
-static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t r = pwrite(fd, (const char *)buf + done, len - done, off + done);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		done += r;
-	}
-	return 0;
-}
-
 static void log_open(struct log *log, const char *path)
 {
 	struct log_write_super super;
@@ -131,7 +101,7 @@ static void log_open(struct log *log, const char *path)
 		exit(1);
 	}
 	/* 4 KiB: a whole logical block whatever the log device's (512..4096). */
-	if (pread_all(log->fd, first, 4096, 0)) {
+	if (pread_full(log->fd, first, 4096, 0)) {
 		fprintf(stderr, "colo-logwrites: %s: cannot read the super block\n", path);
 		exit(1);
 	}
@@ -162,7 +132,7 @@ static int log_next(struct log *log, struct entry *out)
 
 	if (log->index >= log->nr_entries)
 		return 0;
-	if (pread_all(log->fd, log->sector, log->sectorsize, log->pos)) {
+	if (pread_full(log->fd, log->sector, log->sectorsize, log->pos)) {
 		fprintf(stderr, "colo-logwrites: entry %" PRIu64 ": read failed at byte %" PRIu64 "\n",
 			log->index, log->pos);
 		exit(1);
@@ -265,8 +235,8 @@ static int apply(struct log *log, struct entry *en, int dev)
 	}
 	for (done = 0; done < len; done += n) {
 		n = len - done < bufsize ? len - done : bufsize;
-		if (pread_all(log->fd, buf, n, en->data_pos + done) ||
-		    pwrite_all(dev, buf, n, off + done)) {
+		if (pread_full(log->fd, buf, n, en->data_pos + done) ||
+		    pwrite_full(dev, buf, n, off + done)) {
 			fprintf(stderr, "colo-logwrites: copying entry %" PRIu64 ": %s\n",
 				log->index - 1, strerror(errno));
 			return -1;

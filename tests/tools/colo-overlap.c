@@ -43,6 +43,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "test-io.h"
+
 #define SECTOR 512
 #define MAGIC 0x636f6c6f2d6f766cULL	/* "colo-ovl" */
 
@@ -76,14 +78,6 @@ struct thread_result {
 	int failed;
 };
 
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 static uint64_t mix(uint64_t x)
 {
 	x ^= x >> 33;
@@ -106,17 +100,6 @@ static void fill_sector(unsigned char *p, uint32_t t, uint32_t seq, uint64_t off
 	memcpy(p, &h, sizeof(h));
 	for (k = sizeof(h); k < SECTOR; k += 8)
 		*(uint64_t *)(p + k) = next_rand(&s);
-}
-
-static void *aligned(size_t len)
-{
-	void *p;
-
-	if (posix_memalign(&p, 4096, len)) {
-		perror("colo-overlap: posix_memalign");
-		exit(1);
-	}
-	return p;
 }
 
 static double elapsed(void)

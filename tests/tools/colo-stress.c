@@ -38,6 +38,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "test-io.h"
+
 #define BLOCK 4096
 #define WRITERS 4
 #define READERS 2
@@ -52,60 +54,6 @@ static int no_ingress;
 static int more(unsigned long done)
 {
 	return done < ops || (until_path && access(until_path, F_OK));
-}
-
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
-static void *aligned(size_t len)
-{
-	void *p;
-
-	if (posix_memalign(&p, BLOCK, len)) {
-		perror("posix_memalign");
-		exit(1);
-	}
-	return p;
-}
-
-static int open_direct(const char *path, int flags)
-{
-	int fd = open(path, flags | O_DIRECT);
-
-	if (fd < 0) {
-		fprintf(stderr, "colo-stress: open %s: %s\n", path, strerror(errno));
-		exit(1);
-	}
-	return fd;
-}
-
-static int read_file(const char *path, unsigned char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, len);
-	close(fd);
-	return n == (ssize_t)len ? 0 : -1;
-}
-
-static int write_file(const char *path, const unsigned char *buf, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, buf, len);
-	close(fd);
-	return n == (ssize_t)len ? 0 : -1;
 }
 
 /* Writer w: random owned blocks, fresh random data, model updated after. */
@@ -156,27 +104,6 @@ static int reader(int r, const unsigned char *initial)
 		}
 	}
 	close(fd);
-	return 0;
-}
-
-static int compare_device(const char *path, const unsigned char *want, const char *what)
-{
-	unsigned char *buf = aligned(region);
-	int fd = open_direct(path, O_RDONLY);
-	size_t off;
-
-	if (pread(fd, buf, region, 0) != (ssize_t)region) {
-		fprintf(stderr, "colo-stress: read %s: %s\n", path, strerror(errno));
-		return 1;
-	}
-	close(fd);
-	for (off = 0; off < region; off++)
-		if (buf[off] != want[off]) {
-			fprintf(stderr, "colo-stress: %s (%s) differs from the model at byte %zu (block %zu)\n",
-				what, path, off, off / BLOCK);
-			return 1;
-		}
-	free(buf);
 	return 0;
 }
 
@@ -242,14 +169,14 @@ int main(int argc, char **argv)
 	disk_model = mmap(NULL, region, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	view_model = mmap(NULL, region, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (!initial || disk_model == MAP_FAILED || view_model == MAP_FAILED ||
-	    read_file(initial_path, initial, region)) {
+	    load_file(initial_path, initial, region)) {
 		fprintf(stderr, "colo-stress: cannot load %s\n", initial_path);
 		return 1;
 	}
 	memcpy(disk_model, initial, region);
 	memcpy(view_model, initial, region);
 	/* The secondary view may already differ from the disk (--view-model). */
-	if (view_model_path && read_file(view_model_path, view_model, region)) {
+	if (view_model_path && load_file(view_model_path, view_model, region)) {
 		fprintf(stderr, "colo-stress: cannot load %s\n", view_model_path);
 		return 1;
 	}
@@ -274,13 +201,13 @@ int main(int argc, char **argv)
 		if (!WIFEXITED(status) || WEXITSTATUS(status))
 			failed = 1;
 
-	if (write_file(out_disk_path, disk_model, region) ||
-	    write_file(out_view_path, view_model, region)) {
+	if (save_file(out_disk_path, disk_model, region) ||
+	    save_file(out_view_path, view_model, region)) {
 		fprintf(stderr, "colo-stress: cannot write the models\n");
 		return 1;
 	}
 	if (!no_ingress)
-		failed |= compare_device(disk_path, disk_model, "disk");
-	failed |= compare_device(view_path, view_model, "secondary view");
+		failed |= compare_device(disk_path, disk_model, region, "disk");
+	failed |= compare_device(view_path, view_model, region, "secondary view");
 	return failed;
 }
