@@ -22,6 +22,28 @@ secondary_teardown() { dm_remove "$1-in" "$1"; }
 # must_fail CMD...: succeeds when CMD fails.
 must_fail() { ! "$@" > /dev/null 2>&1; }
 
+# must_fail_quickly SECONDS CMD...: CMD fails within SECONDS. A hang is not
+# the expected failure: a CMD that timeout(1) had to stop (124, or 137 once
+# KILLed 10 s later) fails this check, and so does a CMD that succeeds or
+# cannot run (126, 127). CMD may be a shell function (it runs in a new bash
+# with every function defined, so it must not need unexported variables).
+must_fail_quickly() {
+	local s=$1 rc
+	shift
+	if [ "$(type -t "$1")" = function ]; then
+		timeout -k 10 "$s" bash -c "$(declare -f); \"\$@\"" must_fail_quickly "$@" > /dev/null 2>&1
+	else
+		timeout -k 10 "$s" "$@" > /dev/null 2>&1
+	fi
+	rc=$?
+	case $rc in
+	0) echo "$*: succeeded"; return 1 ;;
+	124|137) echo "$*: still running after $s s (a hang, not a failure)"; return 1 ;;
+	126|127) echo "$*: cannot run (exit $rc)"; return 1 ;;
+	esac
+	return 0
+}
+
 # dm_events NAME: the device's event counter (`dmsetup wait NAME N` returns
 # once it exceeds N).
 dm_events() { dmsetup info -c --noheadings -o events "$1" | tr -d ' '; }

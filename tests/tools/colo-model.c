@@ -18,10 +18,11 @@
  *     "colo-model-in", through which it writes as the primary would.
  *   pair mode: an existing two-node bed (tests/lib/colo.sh pair_setup):
  *     writes go through colo-primary, which forwards them over NBD to the
- *     secondary's colo-ingress. The disk is known only after the primary's
- *     checkpoint (a barrier plus a flush); the secondary view is exact at
- *     all times: the checkpoint image plus the secondary's writes. --reset
- *     CMD rebuilds the bed after a failover.
+ *     secondary's colo-ingress (write-zeroes and discards too: see
+ *     op_primary_data for a discard's rule). The disk is known only after
+ *     the primary's checkpoint (a barrier plus a flush); the secondary view
+ *     is exact at all times: the checkpoint image plus the secondary's
+ *     writes. --reset CMD rebuilds the bed after a failover.
  *
  * A mismatch prints the seed, the operation and the bytes, then replays the
  * seed on fresh devices with shorter prefixes (binary search) and prints
@@ -62,6 +63,7 @@ enum op_kind {
 	OP_SEC_WRITE, OP_SEC_ZERO, OP_SEC_DISCARD, OP_SEC_READ, OP_SEC_FLUSH,
 	OP_PAIR, OP_CHECKPOINT, OP_STOP, OP_START, OP_FAILOVER, OP_BAD_MESSAGE,
 	OP_PRI_WRITE, OP_PRI_ZERO, OP_PRI_READ, OP_PRI_FLUSH, OP_BARRIER,
+	OP_PRI_DISCARD,
 	OP_KINDS
 };
 static const char *const op_names[] = {
@@ -70,7 +72,7 @@ static const char *const op_names[] = {
 	"secondary-discard", "secondary-read", "secondary-flush",
 	"pair-race", "checkpoint", "stop", "start", "failover", "bad-message",
 	"primary-write", "primary-zeroes", "primary-read", "primary-flush",
-	"primary-barrier",
+	"primary-barrier", "primary-discard",
 };
 
 struct options {
@@ -81,6 +83,7 @@ struct options {
 	uint64_t seed;
 	unsigned int seeds, ops, first_result;
 	bool no_failover;
+	bool primary_discards;			/* pair mode: OP_PRI_DISCARD */
 };
 
 /* One seed's run. */
@@ -103,6 +106,10 @@ struct run {
 	/* the model */
 	enum state state;
 	uint8_t *disk, *view, *local;
+	/* pair mode: sectors a primary discard reached since the last barrier
+	 * and no primary write has rewritten since; the remote holds each
+	 * either as before the discard (@alt) or zeros. */
+	uint8_t *discarded, *alt;
 	uint8_t *buffered;		/* per chunk, this epoch */
 	unsigned int nbuffered;
 	bool pri_dead;			/* pair mode: after a failover */
@@ -119,6 +126,10 @@ struct run {
 static bool verbose;
 static unsigned long long stats[OP_KINDS];	/* operations done, by kind */
 static unsigned int broken_seeds;		/* seeds that filled the buffer */
+/* pair mode: sectors primary discards left pending at a barrier, by what
+ * the secondary disk held then (a discard that changed nothing anywhere
+ * tests little: these say whether the devices did discard) */
+static unsigned long long remote_discard_zeroed, remote_discard_kept;
 
 /* ---- random numbers: splitmix64, one stream per seed */
 
@@ -837,9 +848,27 @@ static void op_message(struct run *r, enum op_kind kind)
 
 /* ---- pair mode: the primary side */
 
+/*
+ * A discard through colo-primary goes to the local disk and is forwarded
+ * as a discard (dm-colo.rst, colo-primary Design): what a discarded range
+ * reads afterwards is up to each device, so the two disks may differ
+ * there. The model's rule, per 512-byte sector of the range: the local
+ * disk holds its old bytes or zeros (read back and adopted at once, as
+ * adopt_discarded does for the ingress), and so does the secondary disk,
+ * independently of the local one; the secondary's is checked and adopted
+ * at the next barrier (primary_barrier), when the forwarded discard is
+ * known to have reached it. The chunks it touches are saved in the
+ * secondary's buffer like a write's, and the secondary view does not
+ * change. A later primary write to a sector ends its pending state.
+ */
+static void clear_discarded(struct run *r, uint64_t off, uint64_t len)
+{
+	memset(r->discarded + off / SECTOR, 0, len / SECTOR);
+}
+
 static void op_primary_data(struct run *r, enum op_kind kind)
 {
-	uint64_t off, len;
+	uint64_t off, len, s;
 	int ret;
 
 	pick_extent(r, &off, &len);
@@ -848,14 +877,71 @@ static void op_primary_data(struct run *r, enum op_kind kind)
 		fill_random(r, r->io, len);
 		ret = dev_write(r->fd_pri, r->io, off, len);
 	} else {
-		ret = dev_range_ioctl(r->fd_pri, BLKZEROOUT, off, len);
+		ret = dev_range_ioctl(r->fd_pri, kind == OP_PRI_ZERO ? BLKZEROOUT : BLKDISCARD,
+				      off, len);
+		/* The local disk cannot discard: refused before the target. */
+		if (kind == OP_PRI_DISCARD && ret == -EOPNOTSUPP)
+			return;
 	}
 	expect(r, op_names[kind], ret, true);
-	model_apply(r, r->local, off, len, kind == OP_PRI_WRITE ? r->io : NULL, NULL);
+	if (kind == OP_PRI_DISCARD) {
+		for (s = off / SECTOR; s < (off + len) / SECTOR; s++) {
+			if (r->discarded[s])
+				continue;	/* still old-or-zeros: keep the old */
+			r->discarded[s] = 1;
+			memcpy(r->alt + s * SECTOR, r->local + s * SECTOR, SECTOR);
+		}
+		adopt_discarded(r, "primary disk after a primary discard", r->fd_local,
+				r->local, off, len, NULL);
+	} else {
+		model_apply(r, r->local, off, len, kind == OP_PRI_WRITE ? r->io : NULL, NULL);
+		clear_discarded(r, off, len);
+	}
 	/* It reaches the secondary's disk before the next barrier: the chunks
 	 * it touches are saved in the buffer (never full in pair mode). */
 	model_ingress_chunks(r, off, len, (bool[8]){ 0 });
 	r->buffered_known = false;
+}
+
+/*
+ * After a barrier: the secondary disk holds the local disk's bytes, except
+ * in sectors a discard left pending, which hold their old bytes or zeros:
+ * read them, check, adopt.
+ */
+static bool adopt_remote_discards(struct run *r)
+{
+	static const uint8_t zeros[SECTOR];
+	uint64_t s, n = r->size / SECTOR;
+	const uint8_t *got;
+	int ret;
+
+	memcpy(r->disk, r->local, r->size);
+	for (s = 0; s < n && !r->discarded[s]; s++)
+		;
+	if (s == n)
+		return true;
+	ret = dev_read(r->fd_disk, r->io2, 0, r->size);
+	if (ret) {
+		fail(r, "secondary disk: read after a barrier: %s", strerror(-ret));
+		return false;
+	}
+	for (s = 0; s < n; s++) {
+		if (!r->discarded[s])
+			continue;
+		got = r->io2 + s * SECTOR;
+		if (memcmp(got, r->alt + s * SECTOR, SECTOR) && memcmp(got, zeros, SECTOR)) {
+			fail(r, "secondary disk: sector %" PRIu64 " after a primary discard holds "
+			     "neither its old bytes nor zeros", s);
+			return false;
+		}
+		memcpy(r->disk + s * SECTOR, got, SECTOR);
+		if (memcmp(got, r->alt + s * SECTOR, SECTOR))
+			remote_discard_zeroed++;
+		else
+			remote_discard_kept++;
+	}
+	memset(r->discarded, 0, n);
+	return true;
 }
 
 /* The primary's checkpoint: afterwards the disk holds every write. */
@@ -868,9 +954,8 @@ static bool primary_barrier(struct run *r)
 		fail(r, "primary checkpoint refused (status %s)", st);
 		return false;
 	}
-	memcpy(r->disk, r->local, r->size);
 	r->buffered_known = true;
-	return true;
+	return adopt_remote_discards(r);
 }
 
 static void op_barrier(struct run *r)
@@ -957,7 +1042,7 @@ static enum op_kind pick_op(struct run *r)
 	};
 	static const unsigned char w_pair[OP_KINDS] = {
 		[OP_PRI_WRITE] = 30, [OP_PRI_ZERO] = 3, [OP_PRI_READ] = 8,
-		[OP_PRI_FLUSH] = 2, [OP_BARRIER] = 3, [OP_SEC_WRITE] = 20,
+		[OP_PRI_FLUSH] = 2, [OP_BARRIER] = 3, [OP_PRI_DISCARD] = 3, [OP_SEC_WRITE] = 20,
 		[OP_SEC_ZERO] = 3, [OP_SEC_DISCARD] = 2, [OP_SEC_READ] = 15,
 		[OP_SEC_FLUSH] = 2, [OP_CHECKPOINT] = 5,
 	};
@@ -969,6 +1054,8 @@ static enum op_kind pick_op(struct run *r)
 		allowed[k] = w[k] > 0;
 		if (r->opt->mode == MODE_PAIR && r->pri_dead &&
 		    (k >= OP_PRI_WRITE || k == OP_CHECKPOINT))
+			allowed[k] = false;
+		if (k == OP_PRI_DISCARD && !r->opt->primary_discards)
 			allowed[k] = false;
 		/* the race needs a certain outcome: a free slot, running */
 		if (k == OP_PAIR && (r->state != ST_RUNNING ||
@@ -1033,6 +1120,7 @@ static void do_op(struct run *r, enum op_kind kind)
 		break;
 	case OP_PRI_WRITE:
 	case OP_PRI_ZERO:
+	case OP_PRI_DISCARD:
 		op_primary_data(r, kind);
 		break;
 	case OP_BARRIER:
@@ -1083,7 +1171,9 @@ static bool alloc_model(struct run *r)
 	r->view = alloc_aligned(r->size);
 	r->local = alloc_aligned(r->size);
 	r->buffered = calloc(1, r->nchunks);
-	return r->disk && r->view && r->local && r->buffered;
+	r->alt = alloc_aligned(r->size);
+	r->discarded = calloc(1, r->size / SECTOR);
+	return r->disk && r->view && r->local && r->buffered && r->alt && r->discarded;
 }
 
 /* Secondary mode: fresh devices with seeded geometry and contents. */
@@ -1236,7 +1326,9 @@ static void free_run(struct run *r)
 	free(r->view);
 	free(r->local);
 	free(r->buffered);
-	r->disk = r->view = r->local = r->buffered = NULL;
+	free(r->alt);
+	free(r->discarded);
+	r->disk = r->view = r->local = r->buffered = r->alt = r->discarded = NULL;
 }
 
 /* The end of a seed: every byte of every device. */
@@ -1363,9 +1455,9 @@ static void shrink(const struct options *opt, uint64_t seed, unsigned int failed
 		print_ops(&r);
 		if (opt->mode == MODE_PAIR)
 			printf("# replay: colo-model pair --primary %s --secondary %s --local %s "
-			       "--disk %s --reset '%s' --seed %" PRIu64 " --seeds 1 --ops %u\n",
+			       "--disk %s --reset '%s' --seed %" PRIu64 " --seeds 1 --ops %u%s\n",
 			       opt->primary, opt->secondary, opt->local, opt->disk, opt->reset,
-			       seed, hi);
+			       seed, hi, opt->primary_discards ? " --primary-discards" : "");
 		else
 			printf("# replay: colo-model secondary --disk %s --buffer %s --seed %"
 			       PRIu64 " --seeds 1 --ops %u\n", opt->disk, opt->buffer, seed, hi);
@@ -1381,6 +1473,8 @@ static void usage(FILE *f)
 		"options: --seed N (first seed, default 1)  --seeds N (default 1)\n"
 		"         --ops N (per seed, default 200)  --no-failover  --verbose\n"
 		"         --first-result N (number the KTAP results from N)\n"
+		"         --primary-discards (pair mode: discards through colo-primary;\n"
+		"         off by default, see op_primary_data)\n"
 		"Prints one KTAP result per seed and '# figure:' lines; exit 1 on a mismatch.\n");
 }
 
@@ -1397,6 +1491,7 @@ int main(int argc, char **argv)
 		{ "seeds", required_argument, NULL, 'n' },
 		{ "ops", required_argument, NULL, 'o' },
 		{ "no-failover", no_argument, NULL, 'F' },
+		{ "primary-discards", no_argument, NULL, 'D' },
 		{ "first-result", required_argument, NULL, 'N' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1427,6 +1522,7 @@ int main(int argc, char **argv)
 		case 'n': opt.seeds = strtoul(optarg, NULL, 0); break;
 		case 'o': opt.ops = strtoul(optarg, NULL, 0); break;
 		case 'F': opt.no_failover = true; break;
+		case 'D': opt.primary_discards = true; break;
 		case 'N': opt.first_result = strtoul(optarg, NULL, 0); break;
 		case 'v': verbose = true; break;
 		case 'h': usage(stdout); return 0;
@@ -1471,6 +1567,9 @@ int main(int argc, char **argv)
 	printf("# figure: model_%s_mismatches=%u\n", argv[1], mismatches);
 	printf("# figure: model_%s_failovers=%llu\n", argv[1], stats[OP_FAILOVER]);
 	printf("# figure: model_%s_buffer_full_seeds=%u\n", argv[1], broken_seeds);
+	if (opt.mode == MODE_PAIR)
+		printf("# primary discards: %llu sectors zeroed on the secondary disk, %llu kept\n",
+		       remote_discard_zeroed, remote_discard_kept);
 	printf("# operations by kind:");
 	for (i = 0; i < OP_KINDS; i++)
 		if (stats[i])

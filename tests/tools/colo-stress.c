@@ -23,6 +23,9 @@
  * --hot BYTES: all I/O in the first BYTES of the region (a few hot chunks).
  * --until FILE: after the --ops, keep going until FILE exists (a load that
  * is sure to outlast a failover message, however fast the machine).
+ * --progress FILE: FILE holds the operations done so far by all writers and
+ * readers, a native-endian uint64_t updated after each one (od -An -tu8),
+ * so a test can tell that the load is still running at a given moment.
  *
  * Exit: 0 all exact, 1 a mismatch or I/O error, 2 bad usage.
  */
@@ -45,7 +48,8 @@
 #define READERS 2
 
 static const char *disk_path, *view_path, *ingress_path, *initial_path;
-static const char *out_disk_path, *out_view_path, *until_path;
+static const char *out_disk_path, *out_view_path, *until_path, *progress_path;
+static uint64_t *progress;		/* shared mapping of --progress's file */
 static size_t region, hot;
 static unsigned long ops = 2000, seed = 1;
 static int no_ingress;
@@ -53,7 +57,27 @@ static int no_ingress;
 /* Another operation: --ops not done yet, or --until's file not there yet. */
 static int more(unsigned long done)
 {
+	if (done && progress)
+		__atomic_fetch_add(progress, 1, __ATOMIC_RELAXED);
 	return done < ops || (until_path && access(until_path, F_OK));
+}
+
+static uint64_t *map_progress(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	void *p;
+
+	if (fd < 0 || ftruncate(fd, sizeof(uint64_t))) {
+		fprintf(stderr, "colo-stress: %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	p = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(1);
+	}
+	return p;
 }
 
 /* Writer w: random owned blocks, fresh random data, model updated after. */
@@ -112,7 +136,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: colo-stress --disk DEV --secondary DEV [--ingress DEV | --no-ingress]\n"
 		"                   --initial FILE --size BYTES --out-disk FILE --out-view FILE\n"
-		"                   [--view-model FILE] [--hot BYTES] [--ops N] [--seed N] [--until FILE]\n");
+		"                   [--view-model FILE] [--hot BYTES] [--ops N] [--seed N] [--until FILE]\n"
+		"                   [--progress FILE]\n");
 	exit(2);
 }
 
@@ -157,6 +182,8 @@ int main(int argc, char **argv)
 			seed = strtoul(v, NULL, 0);
 		else if (!strcmp(a, "--until"))
 			until_path = v;
+		else if (!strcmp(a, "--progress"))
+			progress_path = v;
 		else
 			usage();
 	}
@@ -173,6 +200,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "colo-stress: cannot load %s\n", initial_path);
 		return 1;
 	}
+	if (progress_path)
+		progress = map_progress(progress_path);
 	memcpy(disk_model, initial, region);
 	memcpy(view_model, initial, region);
 	/* The secondary view may already differ from the disk (--view-model). */
