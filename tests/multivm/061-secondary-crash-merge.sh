@@ -28,7 +28,7 @@ DMCOLO_TOP=${DMCOLO_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 
 MiB=$((1 << 20)) KiB=1024
 SIZE=$((32 * MiB)) CHUNK=$((64 * KiB))
-PRI_PLAN=18 SEC_PLAN=9 SEC2_PLAN=10 HOST_PLAN=8
+PRI_PLAN=19 SEC_PLAN=9 SEC2_PLAN=10 HOST_PLAN=8
 T=/tmp/mv051
 LISTEN='[fe80::2%net0]:10809'
 
@@ -83,6 +83,8 @@ primary() {
 	mv_signal pri-final
 	step "the secondary compared" mv_await sec2-checked 600
 	ktap_check "dmcoloctl remove p" "$CTL" remove p
+	# dmcoloctl loaded nbd for the link; nothing is left behind.
+	ktap_check "nbd unloaded" rmmod nbd
 	ktap_finish
 }
 
