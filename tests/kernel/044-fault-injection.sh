@@ -148,7 +148,10 @@ ktap_check "... the kernel said it fell back to dm-kcopyd" \
 secondary_teardown sec
 write_direct $D 0 $T/image
 
-# --- fail_make_request under the pair
+# --- fail_make_request under the pair. The export writes each write
+# through before it replies (sync = true): a failing secondary disk fails
+# the forward itself, not a later writeback of nbd-server's page cache.
+export NBD_EXPORT_EXTRA="sync = true"
 ktap_check "pair, async, replicating" \
 	eval 'pair_setup pri $L sec $D $B $NBD nosync && dmsetup message pri 0 start &&
 		colo_wait_state pri replicating 60'
