@@ -37,7 +37,7 @@ slow() {
 	dmsetup resume slowdisk
 }
 reload_same() { dmsetup load pri --table "$(dmsetup table pri)" && dmsetup suspend pri && dmsetup resume pri; }
-dev_of() { cat "/sys/block/$(basename "$1")/dev"; }
+dev_of() { cat "/sys/block/$(disk_name "$1")/dev"; }
 
 disk_setup 3 32
 dmsetup create slowdisk --table "0 65536 delay $SDISK 0 0"
