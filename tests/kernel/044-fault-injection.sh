@@ -8,7 +8,7 @@
 # under load (fail_make_request). Each ends in the documented state (an
 # error returned, degraded or broken, never a crash), and the data checks
 # are exact. The runner fails the test on any kernel report.
-# timeout: 600
+# timeout: 900
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"
 . "$(dirname "$0")/../lib/nbd.sh"
@@ -57,14 +57,15 @@ failslab_disarm() { echo 0 > $FI/failslab/probability 2>/dev/null; return 0; }
 # failing CMD...: CMD in a task whose allocations may be failed.
 failing() { (echo 1 > /proc/self/make-it-fail && exec "$@"); }
 
-# allocations_fail NAME TABLE: 40 creates of NAME with TABLE, each with 5%
-# of the allocations under dm-colo's code failing (the dm core's that it
-# calls included; at 25% not one of 30 creates got through): a create
-# either fails and leaves no device, or gives a device that works (its
-# status answers) and is removed. Some must fail and some succeed.
+# allocations_fail NAME TABLE: creates of NAME with TABLE, each with 5% of
+# the allocations under dm-colo's code failing (the dm core's that it calls
+# included; at 25% not one of 30 creates got through), until 10 were
+# refused and 2 succeeded (at most 60): a create either fails and leaves
+# no device, or gives a device that works (its status answers) and is
+# removed.
 allocations_fail() {
 	local name=$1 table=$2 n ok=0 refused=0
-	for n in $(seq 40); do
+	for n in $(seq 60); do
 		failslab_arm 5 || return 1
 		if failing dmsetup create "$name" --table "$table" > /dev/null 2>&1; then
 			failslab_disarm
@@ -76,9 +77,10 @@ allocations_fail() {
 			refused=$((refused + 1))
 			dmsetup info "$name" > /dev/null 2>&1 && { echo "run $n: a failed create left $name"; return 1; }
 		fi
+		[ $refused -lt 10 ] || [ $ok -lt 2 ] || break
 	done
 	echo "$refused refused, $ok created"
-	[ $refused -gt 0 ] && [ $ok -gt 0 ]
+	[ $refused -ge 10 ] && [ $ok -ge 2 ]
 }
 
 # --- fail_make_request: a share of one disk's bios fail
