@@ -1,9 +1,10 @@
 #!/bin/bash
 # The kernel's fault injection (the debug kernel: CONFIG_FAIL_MAKE_REQUEST,
-# CONFIG_FAILSLAB with the stack-trace filter): the constructors'
-# allocations fail at random (failslab, only for stacks through dm-colo's
-# code and only in the dmsetup under test), the failover's
-# allocations fail (its merge then copies with dm-kcopyd), and random bios
+# CONFIG_FAILSLAB with the stack-trace filter): each constructor meets one
+# failed allocation at a point further in each time (failslab, only for
+# stacks through dm-colo's code and only in the dmsetup under test), the
+# failover's allocations fail (its merge then copies with dm-kcopyd), and
+# random bios
 # of the primary's local disk, the secondary's disk and its buffer fail
 # under load (fail_make_request). Each ends in the documented state (an
 # error returned, degraded or broken, never a crash), and the data checks
@@ -17,6 +18,11 @@
 FI=/sys/kernel/debug
 [ -d $FI/fail_make_request ] && [ -d $FI/failslab ] ||
 	ktap_skip_all "no fault injection in this kernel (the debug kernel has it)"
+# Not in make check yet: on the debug kernel only its first cases have run
+# (tests/README.md, blind spots). By hand:
+#   tests/vm/run --kernel debug -- env DMCOLO_FAULT_TESTS=1 tests/kernel/044-fault-injection.sh
+[ "${DMCOLO_FAULT_TESTS:-}" = 1 ] ||
+	ktap_skip_all "not in make check yet: DMCOLO_FAULT_TESTS=1 runs it (tests/README.md)"
 D=/dev/testdisk0 B=/dev/testdisk1 L=/dev/testdisk2 NBD=/dev/nbd0
 S=/dev/mapper/sec SIN=/dev/mapper/sec-in P=/dev/mapper/pri
 T=/tmp/fault-inj CHUNK=$((64 << 10)) MB=16
@@ -33,15 +39,12 @@ trap cleanup EXIT
 trap 'exit 124' TERM
 
 # --- failslab: allocations under dm-colo's code fail, in tasks that ask.
-# Its interval counter cannot be reset (so "the Nth allocation" is not
-# reachable from a shell): each run fails every such allocation with the
-# given probability instead, and enough runs reach every allocation point.
 dmcolo_text() {	# first and last address of dm-colo's code, hex
 	awk '$4 == "[dm_colo]" && ($2 == "t" || $2 == "T") { print $1 }' /proc/kallsyms |
 		sort | sed -n '1p;$p'
 }
-failslab_arm() {	# failslab_arm PERCENT
-	local text first last
+failslab_arm() {	# failslab_arm TIMES SPACE: TIMES failures (-1: all) once SPACE
+	local text first last	# bytes were allocated (failslab's "space")
 	text=$(dmcolo_text)
 	first=0x$(echo "$text" | head -n 1) last=0x$(echo "$text" | tail -n 1)
 	echo "$first" > $FI/failslab/require-start &&
@@ -50,37 +53,47 @@ failslab_arm() {	# failslab_arm PERCENT
 	echo Y > $FI/failslab/task-filter &&
 	echo 0 > $FI/failslab/verbose &&
 	echo 1 > $FI/failslab/interval &&
-	echo -1 > $FI/failslab/times &&
-	echo "$1" > $FI/failslab/probability
+	echo "$2" > $FI/failslab/space &&
+	echo "$1" > $FI/failslab/times &&
+	echo 100 > $FI/failslab/probability
 }
 failslab_disarm() { echo 0 > $FI/failslab/probability 2>/dev/null; return 0; }
+failslab_fired() { [ "$(cat $FI/failslab/times)" = 0 ]; }
 # failing CMD...: CMD in a task whose allocations may be failed.
 failing() { (echo 1 > /proc/self/make-it-fail && exec "$@"); }
 
-# allocations_fail NAME TABLE: creates of NAME with TABLE, each with 5% of
-# the allocations under dm-colo's code failing (the dm core's that it calls
-# included; at 25% not one of 30 creates got through), until 10 were
-# refused and 2 succeeded (at most 60): a create either fails and leaves
-# no device, or gives a device that works (its status answers) and is
-# removed.
+# allocations_fail NAME TABLE: creates of NAME with TABLE, each with one
+# allocation under dm-colo's code failing: the first at which what was
+# allocated so far reaches a budget (failslab's "space"), the budget
+# growing fourfold from 0 until a create meets no failure. A create that
+# met one fails and leaves no device, or (a mempool's reserve, a fallback)
+# works; the last one works.
 allocations_fail() {
-	local name=$1 table=$2 n ok=0 refused=0
-	for n in $(seq 60); do
-		failslab_arm 5 || return 1
-		if failing dmsetup create "$name" --table "$table" > /dev/null 2>&1; then
-			failslab_disarm
-			dmsetup status "$name" > /dev/null || { echo "run $n: $name has no status"; return 1; }
+	local name=$1 table=$2 space=0 refused=0 rc fired
+	while [ $space -le $((1 << 30)) ]; do
+		failslab_arm 1 "$space" || return 1
+		failing dmsetup create "$name" --table "$table" > /dev/null 2>&1
+		rc=$?
+		fired=no
+		failslab_fired && fired=yes
+		failslab_disarm
+		if [ $rc -eq 0 ]; then
+			dmsetup status "$name" > /dev/null || { echo "budget $space: $name has no status"; return 1; }
 			dm_remove "$name"
-			ok=$((ok + 1))
+			if [ $fired = no ]; then
+				echo "$refused allocation points refused cleanly; created at budget $space"
+				[ $refused -gt 0 ]
+				return
+			fi
 		else
-			failslab_disarm
+			[ $fired = yes ] || { echo "budget $space: the create failed with no failure injected"; return 1; }
 			refused=$((refused + 1))
-			dmsetup info "$name" > /dev/null 2>&1 && { echo "run $n: a failed create left $name"; return 1; }
+			dmsetup info "$name" > /dev/null 2>&1 && { echo "budget $space: a failed create left $name"; return 1; }
 		fi
-		[ $refused -lt 10 ] || [ $ok -lt 2 ] || break
+		space=$((space ? space * 4 : 1))
 	done
-	echo "$refused refused, $ok created"
-	[ $refused -ge 10 ] && [ $ok -ge 2 ]
+	echo "every create failed up to a budget of 1 GiB"
+	return 1
 }
 
 # --- fail_make_request: a share of one disk's bios fail
@@ -137,7 +150,7 @@ failover_no_memory() {
 	secondary_setup $D $B 128 sec && dmsetup message sec 0 start &&
 		write_direct $S $((3 * CHUNK)) $T/view-writes &&
 		read_direct $S 0 $((MB << 20)) > $T/view || return 1
-	failslab_arm 100 && failing dmsetup message sec 0 failover
+	failslab_arm -1 0 && failing dmsetup message sec 0 failover
 	local rc=$?
 	failslab_disarm
 	[ $rc -eq 0 ] || { echo "failover refused: $(dmsetup status sec)"; return 1; }
