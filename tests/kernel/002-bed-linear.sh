@@ -4,6 +4,8 @@
 # helper (colo-dio) is direct: a 512-byte write is one 1-sector write on
 # the device and no read (the dm device's I/O counters; brd keeps none),
 # where a buffered write reads the page and writes 8 sectors.
+# Not on the debug kernel: no dm-colo code runs here.
+# kernels: deb61 deb612
 # timeout: 120
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

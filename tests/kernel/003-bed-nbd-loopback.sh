@@ -1,6 +1,8 @@
 #!/bin/bash
 # nbd-server and the kernel NBD client (nbd-client -t) over loopback inside
 # the VM round-trip a random pattern, byte for byte.
+# Not on the debug kernel: no dm-colo code runs here.
+# kernels: deb61 deb612
 # timeout: 180
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

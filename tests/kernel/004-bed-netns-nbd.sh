@@ -2,6 +2,8 @@
 # Two "hosts" in one VM: network namespaces joined by veth, IPv6 link-local
 # addresses only. The secondary serves a ramdisk, the primary's kernel NBD
 # client writes a pattern across the link; exact bytes on both sides.
+# Not on the debug kernel: no dm-colo code runs here.
+# kernels: deb61 deb612
 # timeout: 180
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

@@ -91,7 +91,7 @@ bed_up() {
 	dmsetup message pri 0 start && colo_wait_state pri replicating 60
 }
 ktap_check "two-node bed, replicating" bed_up
-"$OVERLAP" --dev $P --offset 0 --area $((4 * MiB)) --threads 2 --writes 100000000 \
+"$OVERLAP" --dev $P --offset 0 --area $((4 * MiB)) --threads "$(colo_load 2 1)" --writes 100000000 \
 	--min 4096 --max 131072 --seed 43 > /tmp/flu-w1.log 2>&1 &
 w1=$!
 "$OVERLAP" --dev $S --offset $((8 * MiB)) --area $((2 * MiB)) --threads 1 --writes 100000000 \

@@ -19,7 +19,7 @@
 . "$(dirname "$0")/../lib/colo.sh"
 
 MODEL=$DMCOLO_TOP/build/tests/colo-model
-SEED=${MODEL_SEED:-1} SEEDS=${MODEL_SEEDS:-$(colo_load 60 50)} OPS=${MODEL_OPS:-200}
+SEED=${MODEL_SEED:-1} SEEDS=${MODEL_SEEDS:-$(colo_load 60 12)} OPS=${MODEL_OPS:-200}
 PAIR_SEEDS=${MODEL_PAIR_SEEDS:-$(colo_load 6 1)} PAIR_OPS=${MODEL_PAIR_OPS:-150}
 LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2 NBD=/dev/nbd0
 RESET=/tmp/model-reset.sh
