@@ -14,6 +14,7 @@
 #include <linux/workqueue.h>
 
 #include "dm-colo-buffer.h"
+#include "dm-colo-compat.h"
 
 #define DM_MSG_PREFIX "colo"
 
@@ -52,6 +53,7 @@ struct colo_buffer {
 
 	u32 reserved;		/* slots handed out this epoch */
 	u32 count;		/* of which committed */
+	u32 released;		/* first of the slots whose fill failed, or COLO_NO_SLOT */
 
 	struct dm_kcopyd_client *kc;
 
@@ -178,6 +180,7 @@ struct colo_buffer *colo_buffer_create(struct block_device *disk, sector_t disk_
 	b->chunk_shift = chunk_shift;
 	b->capacity = capacity;
 	b->tag = 1;
+	b->released = COLO_NO_SLOT;
 
 	b->nr_pages = DIV_ROUND_UP(capacity, SLOTS_PER_PAGE);
 	b->pages = kvcalloc(b->nr_pages, sizeof(*b->pages), GFP_KERNEL);
@@ -260,6 +263,11 @@ int colo_buffer_reserve(struct colo_buffer *b, u32 *slot)
 {
 	struct colo_slot *page;
 
+	if (b->released != COLO_NO_SLOT) {
+		*slot = b->released;
+		b->released = slot_entry(b, *slot)->next;
+		return 0;
+	}
 	if (b->reserved >= b->capacity)
 		return -ENOSPC;
 	page = READ_ONCE(b->pages[b->reserved / SLOTS_PER_PAGE]);
@@ -268,6 +276,15 @@ int colo_buffer_reserve(struct colo_buffer *b, u32 *slot)
 	page[b->reserved % SLOTS_PER_PAGE].flags = 0;
 	*slot = b->reserved++;
 	return 0;
+}
+
+void colo_buffer_release(struct colo_buffer *b, u32 slot)
+{
+	struct colo_slot *e = slot_entry(b, slot);
+
+	e->flags = 0;
+	e->next = b->released;
+	b->released = slot;
 }
 
 void colo_buffer_commit(struct colo_buffer *b, u64 chunk, u32 slot)
@@ -290,6 +307,7 @@ void colo_buffer_drop(struct colo_buffer *b)
 {
 	b->reserved = 0;
 	b->count = 0;
+	b->released = COLO_NO_SLOT;
 	/* Once per 2^32 checkpoints the tags wrap: clear them for real. */
 	if (++b->tag == 0) {
 		memset(b->buckets, 0, sizeof(*b->buckets) << b->hash_bits);
@@ -378,11 +396,11 @@ static void merge_copy_work(struct work_struct *work)
 	dm_kcopyd_notify_fn done = mc->done;
 	void *context = mc->context;
 
-	if (dm_io(&req, 1, &mc->from, &read_err, IOPRIO_DEFAULT) && !read_err)
+	if (colo_dm_io(&req, 1, &mc->from, &read_err) && !read_err)
 		read_err = 1;
 	if (!read_err) {
 		req.bi_opf = REQ_OP_WRITE;
-		if (dm_io(&req, 1, &mc->to, &write_err, IOPRIO_DEFAULT) && !write_err)
+		if (colo_dm_io(&req, 1, &mc->to, &write_err) && !write_err)
 			write_err = 1;
 	}
 	/* Free again before @done: it may start the next copy. */

@@ -47,6 +47,12 @@ u32 colo_buffer_lookup(struct colo_buffer *b, u64 chunk);
  */
 int colo_buffer_reserve(struct colo_buffer *b, u32 *slot);
 
+/*
+ * A reserved @slot that will never be committed (its fill failed): the next
+ * reserve hands it out again, so failed fills do not use up the buffer.
+ */
+void colo_buffer_release(struct colo_buffer *b, u32 slot);
+
 /* Make a reserved @slot hold @chunk: lookups find it from now on. */
 void colo_buffer_commit(struct colo_buffer *b, u64 chunk, u32 slot);
 

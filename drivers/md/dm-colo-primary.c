@@ -24,6 +24,15 @@
  * region states duplicate the interval tree's ordering, and it ignores
  * discards, which must be recorded too.
  *
+ * The remote acknowledges a write once nbd-server has it in its page cache;
+ * only a remote flush issued after that makes it durable. So the log is
+ * kept per flush generation: the regions of forwards and copies the remote
+ * acknowledged since the last successful "generation flush" (the
+ * checkpoint's, or the resync's) are remembered. A copied region becomes in
+ * sync only when such a flush succeeds; when one fails, or replication
+ * degrades, every remembered region is marked out of sync: those are
+ * exactly the writes the remote may have lost.
+ *
  * The state (struct colo_primary) is found through the local device and
  * kept across table reloads, so a reload with a new remote keeps the log.
  *
@@ -32,9 +41,13 @@
  * may wait for memory). The remote bios are submitted by a second work
  * item, in dispatch order: submitting to NBD sleeps while its tags or its
  * socket buffer are full, and a stalled secondary must hold back only the
- * forwards (up to max_inflight_kb), not the local writes. Completions run
- * in any context, including hard interrupts: they only take pc->lock and
- * queue the worker.
+ * forwards (up to max_inflight_kb), not the local writes. For the same
+ * reason the two paths have a workqueue and a bioset each (as dm-raid1 and
+ * dm-clone keep theirs apart): under memory pressure a remote path stalled
+ * on the network must not hold the rescuer thread or the bio reserve that
+ * the local writes need to complete and free memory. Completions run in any
+ * context, including hard interrupts: they only take pc->lock and queue the
+ * worker.
  *
  * Documentation/admin-guide/device-mapper/dm-colo.rst has the details.
  */
@@ -69,6 +82,8 @@
 /* Discards and write-zeroes are cut so one io marks at most this many. */
 #define PRIMARY_MAX_IO_REGIONS		256
 #define PRIMARY_MARK_BATCH		4096
+/* During a resync, a generation flush every so many copied regions. */
+#define PRIMARY_FLUSH_BATCH		256
 /* A write's private copy is one bio: at most BIO_MAX_VECS pages. */
 #define PRIMARY_MAX_IO_SECTORS		(BIO_MAX_VECS << (PAGE_SHIFT - SECTOR_SHIFT))
 
@@ -177,7 +192,20 @@ struct colo_primary {
 	bool event_pending;
 	bool search_reset;		/* resync search restarted this pass */
 	bool resync_retry;		/* a copy found no io: run again */
-	bool flush_failed;		/* a remote flush failed: mark all */
+	bool unflushed_lost;		/* degraded: the worker marks the unflushed */
+	/*
+	 * Flush generations. [0] collects the regions acknowledged since the
+	 * generation flush in flight was issued, [1] is what that flush covers
+	 * (empty when none is in flight): acked for forwards, copied for
+	 * resync copies (out of sync and "recovering" in the log until then).
+	 */
+	unsigned long *acked[2];
+	unsigned long *copied[2];
+	unsigned int nr_copied_unflushed;	/* bits in copied[0] */
+	bool gen_flushing;		/* a generation flush is in flight */
+	bool gen_ended;			/* ... and has completed: worker applies it */
+	blk_status_t gen_status;
+	u64 gen_started, gen_done, gen_failed;	/* flushes issued, applied, last failed */
 	struct rb_root_cached tree;
 	struct list_head ios;
 	struct list_head waiting;
@@ -194,11 +222,13 @@ struct colo_primary {
 
 	wait_queue_head_t wait;		/* ios finishing: checkpoint, suspend */
 	struct mutex msg_lock;		/* messages, resume */
-	struct workqueue_struct *wq;
+	struct workqueue_struct *wq;		/* worker: the local path */
+	struct workqueue_struct *remote_wq;	/* remote_worker */
 	struct work_struct worker;
 	struct work_struct remote_worker;
 	struct dm_kcopyd_client *kc;
-	struct bio_set bs;
+	struct bio_set local_bs;
+	struct bio_set remote_bs;
 	mempool_t io_pool;
 };
 
@@ -245,13 +275,34 @@ static void wake_worker(struct colo_primary *pc)
 	queue_work(pc->wq, &pc->worker);
 }
 
-/* The remote may lack what io wrote: a resync must copy its regions. */
+/*
+ * The remote may lack region r: a resync must copy it, and a copy of it
+ * waiting for its generation flush no longer counts.
+ */
+static void region_out_of_sync_locked(struct colo_primary *pc, region_t r)
+{
+	pc->log->type->set_region_sync(pc->log, r, 0);
+	if (test_and_clear_bit(r, pc->copied[0]))
+		pc->nr_copied_unflushed--;
+	clear_bit(r, pc->copied[1]);
+}
+
+/* The remote may lack what io wrote. */
 static void mark_out_of_sync_locked(struct colo_primary *pc, struct primary_io *io)
 {
 	region_t r, end = sector_to_region(pc, io->last);
 
 	for (r = sector_to_region(pc, io->start); r <= end; r++)
-		pc->log->type->set_region_sync(pc->log, r, 0);
+		region_out_of_sync_locked(pc, r);
+}
+
+/* The remote acknowledged what io wrote: durable after the next generation flush. */
+static void mark_acked_locked(struct colo_primary *pc, struct primary_io *io)
+{
+	region_t r, end = sector_to_region(pc, io->last);
+
+	for (r = sector_to_region(pc, io->start); r <= end; r++)
+		set_bit(r, pc->acked[0]);
 }
 
 static void set_state_locked(struct colo_primary *pc, enum primary_state state)
@@ -262,12 +313,18 @@ static void set_state_locked(struct colo_primary *pc, enum primary_state state)
 	pc->event_pending = true;
 }
 
-/* Replication cannot go on: serve the local disk alone, log what changes. */
+/*
+ * Replication cannot go on: serve the local disk alone, log what changes.
+ * What the remote acknowledged but did not flush may be lost with it: the
+ * worker marks those regions out of sync (unflushed_lost_marks()).
+ */
 static void degrade_locked(struct colo_primary *pc, enum primary_error error)
 {
 	pc->error = error;
-	if (forwarding(pc->state))
+	if (forwarding(pc->state)) {
 		set_state_locked(pc, PRIMARY_DEGRADED);
+		pc->unflushed_lost = true;
+	}
 }
 
 /* Completion of an io on every device: any context. */
@@ -288,21 +345,22 @@ static void io_finish(struct primary_io *io)
 	}
 	if (io->flags & IO_IN_TREE) {
 		/* Marked before the entry leaves the tree: a later copy sees it. */
-		if (remote_failed || io->local_status)
+		if (remote_failed || io->local_status ||
+		    ((io->flags & IO_FORWARDED) && !forwarding(pc->state)))
 			mark_out_of_sync_locked(pc, io);
+		else if (io->flags & IO_FORWARDED)
+			mark_acked_locked(pc, io);
 		io_tree_remove(io, &pc->tree);
 	}
-	if (remote_failed && (io->flags & IO_FLUSH)) {
+	if (remote_failed && (io->flags & IO_FLUSH))
 		degrade_locked(pc, PRIMARY_ERR_REMOTE_FLUSH);
-		pc->flush_failed = true;
-	} else if (remote_failed) {
+	else if (remote_failed)
 		degrade_locked(pc, PRIMARY_ERR_REMOTE_IO);
-	} else if (io->local_status && (io->flags & IO_FORWARDED)) {
+	else if (io->local_status && (io->flags & IO_FORWARDED))
 		degrade_locked(pc, PRIMARY_ERR_LOCAL_IO);
-	}
 	list_del(&io->list);
 	if (!list_empty(&pc->waiting) || !bio_list_empty(&pc->deferred) ||
-	    pc->event_pending || pc->resync_retry || pc->flush_failed)
+	    pc->event_pending || pc->resync_retry || pc->unflushed_lost)
 		wake_worker(pc);
 	/* Under the lock: once pc->ios is empty, a remove may free pc. */
 	wake_up_all(&pc->wait);
@@ -359,7 +417,8 @@ static struct bio *copy_write(struct colo_primary *pc, struct bio *src, blk_opf_
 	unsigned int left = src->bi_iter.bi_size;
 	struct bio *bio;
 
-	bio = bio_alloc_bioset(pc->remote, DIV_ROUND_UP(left, PAGE_SIZE), opf, GFP_NOIO, &pc->bs);
+	bio = bio_alloc_bioset(pc->remote, DIV_ROUND_UP(left, PAGE_SIZE), opf, GFP_NOIO,
+			       &pc->remote_bs);
 	bio->bi_iter.bi_sector = src->bi_iter.bi_sector;
 	while (left) {
 		unsigned int len = min_t(unsigned int, left, PAGE_SIZE);
@@ -394,8 +453,16 @@ static struct bio *remote_bio(struct colo_primary *pc, struct primary_io *io)
 			io->flags |= IO_PRIVATE_COPY;
 			return copy_write(pc, src, opf);
 		}
+		/*
+		 * A discard or write-zeroes: a bio of its own, not a clone,
+		 * which would point into the caller's bio after it ended.
+		 */
+		bio = bio_alloc_bioset(pc->remote, 0, opf, GFP_NOIO, &pc->remote_bs);
+		bio->bi_iter.bi_sector = src->bi_iter.bi_sector;
+		bio->bi_iter.bi_size = src->bi_iter.bi_size;
+		return bio;
 	}
-	bio = bio_alloc_clone(pc->remote, src, GFP_NOIO, &pc->bs);
+	bio = bio_alloc_clone(pc->remote, src, GFP_NOIO, &pc->remote_bs);
 	bio->bi_opf = opf;
 	return bio;
 }
@@ -440,7 +507,7 @@ static void dispatch_write(struct colo_primary *pc, struct primary_io *io)
 		}
 	}
 	atomic_set(&io->legs, remote ? 2 : 1);
-	local = bio_alloc_clone(pc->local, io->bio, GFP_NOIO, &pc->bs);
+	local = bio_alloc_clone(pc->local, io->bio, GFP_NOIO, &pc->local_bs);
 	local->bi_end_io = local_endio;
 	local->bi_private = io;
 	submit_bio_noacct(local);
@@ -450,7 +517,7 @@ static void dispatch_write(struct colo_primary *pc, struct primary_io *io)
 		spin_lock_irq(&pc->lock);
 		bio_list_add(&pc->remote_bios, remote);
 		spin_unlock_irq(&pc->lock);
-		queue_work(pc->wq, &pc->remote_worker);
+		queue_work(pc->remote_wq, &pc->remote_worker);
 	}
 }
 
@@ -462,15 +529,22 @@ static void copy_done(int read_err, unsigned long write_err, void *context)
 
 	spin_lock_irqsave(&pc->lock, flags);
 	pc->nr_copies--;
-	if (!read_err && !write_err) {
-		if (!pc->log->type->in_sync(pc->log, io->region, 0))
-			pc->log->type->set_region_sync(pc->log, io->region, 1);
+	if (!read_err && !write_err && pc->state == PRIMARY_SYNCING) {
+		/*
+		 * In sync once a generation flush issued from now on has
+		 * succeeded; "recovering" in the log until then, so that the
+		 * resync does not pick it again.
+		 */
+		if (!test_and_set_bit(io->region, pc->copied[0]))
+			pc->nr_copied_unflushed++;
 		pc->nr_copied++;
 	} else {
-		pc->log->type->set_region_sync(pc->log, io->region, 0);
+		/* Failed, or syncing ended under it: copied again by a resync. */
+		region_out_of_sync_locked(pc, io->region);
 		if (write_err)
 			pc->nr_remote_errors++;
-		degrade_locked(pc, PRIMARY_ERR_COPY);
+		if (read_err || write_err)
+			degrade_locked(pc, PRIMARY_ERR_COPY);
 	}
 	io_tree_remove(io, &pc->tree);
 	list_del(&io->list);
@@ -642,6 +716,140 @@ static void process_deferred(struct colo_primary *pc)
 	}
 }
 
+/*
+ * Generation flushes: a remote flush that makes the regions acknowledged
+ * before it durable (see the top of this file). One at a time; the worker
+ * applies its result (gen_flush_apply).
+ */
+static void gen_flush_endio(struct bio *bio)
+{
+	struct colo_primary *pc = bio->bi_private;
+	unsigned long flags;
+
+	spin_lock_irqsave(&pc->lock, flags);
+	pc->gen_status = bio->bi_status;
+	pc->gen_ended = true;
+	spin_unlock_irqrestore(&pc->lock, flags);
+	bio_put(bio);
+	wake_worker(pc);
+}
+
+/*
+ * Issue a generation flush unless one is in flight or replication is not
+ * forwarding. Returns the generation it makes durable, 0 for none.
+ * Context: process, may sleep (the bio allocation).
+ */
+static u64 gen_flush_start(struct colo_primary *pc)
+{
+	struct block_device *remote = READ_ONCE(pc->remote);
+	struct bio *bio;
+	u64 gen;
+
+	bio = bio_alloc_bioset(remote, 0, REQ_OP_WRITE | REQ_PREFLUSH, GFP_NOIO, &pc->remote_bs);
+	spin_lock_irq(&pc->lock);
+	/* pc->remote changes only in resume, which degrades if it forwarded. */
+	if (pc->gen_flushing || !forwarding(pc->state) || pc->remote != remote) {
+		spin_unlock_irq(&pc->lock);
+		bio_put(bio);
+		return 0;
+	}
+	pc->gen_flushing = true;
+	swap(pc->acked[0], pc->acked[1]);
+	swap(pc->copied[0], pc->copied[1]);
+	pc->nr_copied_unflushed = 0;
+	gen = ++pc->gen_started;
+	bio->bi_end_io = gen_flush_endio;
+	bio->bi_private = pc;
+	/* Through remote_worker: submitting to NBD may sleep. */
+	bio_list_add(&pc->remote_bios, bio);
+	spin_unlock_irq(&pc->lock);
+	queue_work(pc->remote_wq, &pc->remote_worker);
+	return gen;
+}
+
+/*
+ * The regions the remote may have lost (acknowledged, never flushed), out
+ * of sync, in batches under the lock. Context: process.
+ */
+static void mark_unflushed_out_of_sync(struct colo_primary *pc)
+{
+	unsigned long r, end, b;
+	unsigned int i;
+
+	for (r = 0; r < pc->nr_regions; r = end) {
+		end = min_t(unsigned long, r + PRIMARY_MARK_BATCH, pc->nr_regions);
+		spin_lock_irq(&pc->lock);
+		for (i = 0; i < 2; i++) {
+			b = r;
+			for_each_set_bit_from(b, pc->acked[i], end) {
+				pc->log->type->set_region_sync(pc->log, b, 0);
+				clear_bit(b, pc->acked[i]);
+			}
+			b = r;
+			for_each_set_bit_from(b, pc->copied[i], end) {
+				pc->log->type->set_region_sync(pc->log, b, 0);
+				clear_bit(b, pc->copied[i]);
+			}
+		}
+		spin_unlock_irq(&pc->lock);
+		cond_resched();
+	}
+	spin_lock_irq(&pc->lock);
+	pc->nr_copied_unflushed = 0;
+	spin_unlock_irq(&pc->lock);
+}
+
+/*
+ * Worker: the generation flush has completed. On success its copied
+ * regions are in sync and its acknowledged ones durable; on failure the
+ * remote may have lost any of them: degraded, and out of sync.
+ */
+static void gen_flush_apply(struct colo_primary *pc)
+{
+	unsigned long r, end, b;
+	bool ok;
+
+	spin_lock_irq(&pc->lock);
+	if (!pc->gen_ended) {
+		spin_unlock_irq(&pc->lock);
+		return;
+	}
+	ok = pc->gen_status == BLK_STS_OK;
+	if (!ok) {
+		pc->gen_failed = pc->gen_started;
+		pc->nr_remote_errors++;
+		degrade_locked(pc, PRIMARY_ERR_REMOTE_FLUSH);
+	}
+	spin_unlock_irq(&pc->lock);
+
+	for (r = 0; ok && r < pc->nr_regions; r = end) {
+		end = min_t(unsigned long, r + PRIMARY_MARK_BATCH, pc->nr_regions);
+		spin_lock_irq(&pc->lock);
+		b = r;
+		for_each_set_bit_from(b, pc->acked[1], end)
+			clear_bit(b, pc->acked[1]);
+		b = r;
+		for_each_set_bit_from(b, pc->copied[1], end) {
+			pc->log->type->set_region_sync(pc->log, b, 1);
+			clear_bit(b, pc->copied[1]);
+		}
+		spin_unlock_irq(&pc->lock);
+		cond_resched();
+	}
+	/* On failure degrade_locked() had the lost regions marked. */
+	if (!ok)
+		mark_unflushed_out_of_sync(pc);
+
+	spin_lock_irq(&pc->lock);
+	pc->gen_ended = false;
+	pc->gen_flushing = false;
+	pc->gen_done = pc->gen_started;
+	if (!ok)
+		pc->unflushed_lost = false;
+	wake_up_all(&pc->wait);
+	spin_unlock_irq(&pc->lock);
+}
+
 /* Worker: start copies of out-of-sync regions; end syncing when none is. */
 static void do_resync(struct colo_primary *pc)
 {
@@ -661,11 +869,27 @@ static void do_resync(struct colo_primary *pc)
 			spin_unlock_irq(&pc->lock);
 			return;
 		}
+		/* Copies wait in copied[0] for a flush to be in sync. */
+		if (pc->nr_copied_unflushed >= PRIMARY_FLUSH_BATCH && !pc->gen_flushing) {
+			spin_unlock_irq(&pc->lock);
+			gen_flush_start(pc);
+			continue;
+		}
 		found = log->type->get_resync_work(log, &region);
 		if (!found && !pc->nr_copies) {
 			if (log->type->get_sync_count(log) == pc->nr_regions) {
 				set_state_locked(pc, PRIMARY_REPLICATING);
 				spin_unlock_irq(&pc->lock);
+				return;
+			}
+			/* The last copies: in sync when their flush succeeds. */
+			if (pc->gen_flushing) {
+				spin_unlock_irq(&pc->lock);
+				return;
+			}
+			if (pc->nr_copied_unflushed) {
+				spin_unlock_irq(&pc->lock);
+				gen_flush_start(pc);
 				return;
 			}
 			/* A copy failed or was cancelled behind the search. */
@@ -713,9 +937,8 @@ static void do_resync(struct colo_primary *pc)
 }
 
 /*
- * Process context: every region out of sync, a batch at a time. After a
- * failed remote flush the remote may have lost any write it acknowledged
- * since the last good one (they sat in the NBD server's page cache).
+ * Process context: every region out of sync, a batch at a time (a new
+ * secondary disk: start full, resync full).
  */
 static void mark_all_out_of_sync(struct colo_primary *pc)
 {
@@ -725,7 +948,7 @@ static void mark_all_out_of_sync(struct colo_primary *pc)
 		end = min_t(region_t, r + PRIMARY_MARK_BATCH, pc->nr_regions);
 		spin_lock_irq(&pc->lock);
 		for (; r < end; r++)
-			pc->log->type->set_region_sync(pc->log, r, 0);
+			region_out_of_sync_locked(pc, r);
 		spin_unlock_irq(&pc->lock);
 		cond_resched();
 	}
@@ -748,14 +971,16 @@ static void primary_worker(struct work_struct *work)
 {
 	struct colo_primary *pc = container_of(work, struct colo_primary, worker);
 
-	bool flush_failed;
+	bool lost;
 
+	gen_flush_apply(pc);
 	spin_lock_irq(&pc->lock);
-	flush_failed = pc->flush_failed;
-	pc->flush_failed = false;
+	lost = pc->unflushed_lost;
+	pc->unflushed_lost = false;
 	spin_unlock_irq(&pc->lock);
-	if (flush_failed)
-		mark_all_out_of_sync(pc);
+	/* Before any resync can look at the log. */
+	if (lost)
+		mark_unflushed_out_of_sync(pc);
 	process_deferred(pc);
 	dispatch_waiting(pc);
 	do_resync(pc);
@@ -778,7 +1003,7 @@ static struct colo_primary *primary_create(struct dm_target *ti, struct primary_
 	char region_arg[16];
 	char *log_argv[2] = { region_arg, pt->nosync ? "nosync" : "sync" };
 	struct colo_primary *pc;
-	int r = -ENOMEM;
+	int r = -ENOMEM, i;
 
 	pc = kzalloc(sizeof(*pc), GFP_KERNEL);
 	if (!pc)
@@ -808,11 +1033,22 @@ static struct colo_primary *primary_create(struct dm_target *ti, struct primary_
 
 	if (mempool_init_slab_pool(&pc->io_pool, PRIMARY_MIN_IOS, primary_io_cache))
 		goto bad_pool;
-	if (bioset_init(&pc->bs, PRIMARY_MIN_IOS, 0, BIOSET_NEED_BVECS))
-		goto bad_bioset;
+	if (bioset_init(&pc->local_bs, PRIMARY_MIN_IOS, 0, 0))
+		goto bad_local_bs;
+	if (bioset_init(&pc->remote_bs, PRIMARY_MIN_IOS, 0, BIOSET_NEED_BVECS))
+		goto bad_remote_bs;
+	for (i = 0; i < 2; i++) {
+		pc->acked[i] = bitmap_zalloc(pc->nr_regions, GFP_KERNEL);
+		pc->copied[i] = bitmap_zalloc(pc->nr_regions, GFP_KERNEL);
+		if (!pc->acked[i] || !pc->copied[i])
+			goto bad_bitmaps;
+	}
 	pc->wq = alloc_workqueue("dm-" DM_MSG_PREFIX, WQ_MEM_RECLAIM, 0);
 	if (!pc->wq)
-		goto bad_wq;
+		goto bad_bitmaps;
+	pc->remote_wq = alloc_workqueue("dm-" DM_MSG_PREFIX "-remote", WQ_MEM_RECLAIM, 0);
+	if (!pc->remote_wq)
+		goto bad_remote_wq;
 	pc->kc = dm_kcopyd_client_create(NULL);
 	if (IS_ERR(pc->kc)) {
 		r = PTR_ERR(pc->kc);
@@ -829,10 +1065,18 @@ static struct colo_primary *primary_create(struct dm_target *ti, struct primary_
 bad_log:
 	dm_kcopyd_client_destroy(pc->kc);
 bad_kc:
+	destroy_workqueue(pc->remote_wq);
+bad_remote_wq:
 	destroy_workqueue(pc->wq);
-bad_wq:
-	bioset_exit(&pc->bs);
-bad_bioset:
+bad_bitmaps:
+	for (i = 0; i < 2; i++) {
+		bitmap_free(pc->acked[i]);
+		bitmap_free(pc->copied[i]);
+	}
+	bioset_exit(&pc->remote_bs);
+bad_remote_bs:
+	bioset_exit(&pc->local_bs);
+bad_local_bs:
 	mempool_exit(&pc->io_pool);
 bad_pool:
 	kfree(pc);
@@ -841,6 +1085,8 @@ bad_pool:
 
 static void primary_put(struct colo_primary *pc)
 {
+	int i;
+
 	mutex_lock(&primary_list_lock);
 	if (!refcount_dec_and_test(&pc->ref)) {
 		mutex_unlock(&primary_list_lock);
@@ -850,11 +1096,17 @@ static void primary_put(struct colo_primary *pc)
 	mutex_unlock(&primary_list_lock);
 
 	/* Suspend waited for every io; a never-resumed table had none. */
-	WARN_ON_ONCE(!list_empty(&pc->ios) || !bio_list_empty(&pc->deferred));
+	WARN_ON_ONCE(!list_empty(&pc->ios) || !bio_list_empty(&pc->deferred) || pc->gen_flushing);
+	destroy_workqueue(pc->remote_wq);
 	destroy_workqueue(pc->wq);
 	dm_kcopyd_client_destroy(pc->kc);
 	dm_dirty_log_destroy(pc->log);
-	bioset_exit(&pc->bs);
+	for (i = 0; i < 2; i++) {
+		bitmap_free(pc->acked[i]);
+		bitmap_free(pc->copied[i]);
+	}
+	bioset_exit(&pc->remote_bs);
+	bioset_exit(&pc->local_bs);
 	mempool_exit(&pc->io_pool);
 	kfree(pc);
 }
@@ -1160,7 +1412,7 @@ static bool ios_done(struct colo_primary *pc)
 	bool done;
 
 	spin_lock_irq(&pc->lock);
-	done = list_empty(&pc->ios) && bio_list_empty(&pc->deferred);
+	done = list_empty(&pc->ios) && bio_list_empty(&pc->deferred) && !pc->gen_flushing;
 	spin_unlock_irq(&pc->lock);
 	return done;
 }
@@ -1175,6 +1427,7 @@ static void primary_postsuspend(struct dm_target *ti)
 	pc->ti = NULL;
 	spin_unlock_irq(&pc->lock);
 	flush_workqueue(pc->wq);
+	flush_workqueue(pc->remote_wq);
 }
 
 static void primary_resume(struct dm_target *ti)
@@ -1185,10 +1438,14 @@ static void primary_resume(struct dm_target *ti)
 
 	mutex_lock(&pc->msg_lock);
 	spin_lock_irq(&pc->lock);
-	if (pc->remote_dev != remote->bd_dev && forwarding(pc->state)) {
-		DMWARN("%pg: remote_dev changed to %pg: degraded, resync to replicate",
-		       pc->local, remote);
-		degrade_locked(pc, PRIMARY_ERR_REMOTE_CHANGED);
+	if (pc->remote_dev != remote->bd_dev) {
+		if (forwarding(pc->state)) {
+			DMWARN("%pg: remote_dev changed to %pg: degraded, resync to replicate",
+			       pc->local, remote);
+			degrade_locked(pc, PRIMARY_ERR_REMOTE_CHANGED);
+		}
+		/* What the old remote did not flush, the new one may lack. */
+		pc->unflushed_lost = true;
 	}
 	pc->remote = remote;
 	pc->remote_dev = remote->bd_dev;
@@ -1254,6 +1511,58 @@ static bool checkpoint_reached(struct colo_primary *pc, u64 seq)
 	return reached;
 }
 
+static bool gen_busy(struct colo_primary *pc)
+{
+	bool busy;
+
+	spin_lock_irq(&pc->lock);
+	busy = pc->gen_flushing;
+	spin_unlock_irq(&pc->lock);
+	return busy;
+}
+
+static bool gen_applied(struct colo_primary *pc, u64 gen)
+{
+	bool applied;
+
+	spin_lock_irq(&pc->lock);
+	applied = pc->gen_done >= gen;
+	spin_unlock_irq(&pc->lock);
+	return applied;
+}
+
+/*
+ * A generation flush, waited for: what the remote acknowledged so far is
+ * durable when it returns 0. -EIO when the flush failed (degraded now),
+ * -ENOLINK when replication is not forwarding, -EINTR when killed (the
+ * flush goes on; the worker applies its result). Context: message.
+ */
+static int gen_flush_sync(struct colo_primary *pc)
+{
+	bool failed;
+	u64 gen;
+	int r;
+
+	/* One at a time: wait for one in flight. */
+	for (;;) {
+		r = wait_event_killable(pc->wait, !gen_busy(pc));
+		if (r)
+			return r;
+		gen = gen_flush_start(pc);
+		if (gen)
+			break;
+		if (!forwarding(READ_ONCE(pc->state)))
+			return -ENOLINK;
+	}
+	r = wait_event_killable(pc->wait, gen_applied(pc, gen));
+	if (r)
+		return r;
+	spin_lock_irq(&pc->lock);
+	failed = pc->gen_failed >= gen;
+	spin_unlock_irq(&pc->lock);
+	return failed ? -EIO : 0;
+}
+
 /*
  * Every write completed before the message is on the remote's disk when it
  * returns 0: acknowledged by the remote, then flushed through it.
@@ -1273,16 +1582,14 @@ static int primary_checkpoint(struct colo_primary *pc)
 		DMERR("%pg: checkpoint: replication failed while waiting", pc->local);
 		return -EIO;
 	}
-	r = blkdev_issue_flush(pc->remote);
-	if (r) {
-		spin_lock_irq(&pc->lock);
-		degrade_locked(pc, PRIMARY_ERR_REMOTE_FLUSH);
-		spin_unlock_irq(&pc->lock);
-		mark_all_out_of_sync(pc);
-		DMERR("%pg: checkpoint: the remote flush failed (%d): every region out of sync",
-		      pc->local, r);
-		return -EIO;
-	}
+	r = gen_flush_sync(pc);
+	if (r == -EIO)
+		DMERR("%pg: checkpoint: the remote flush failed: unflushed regions out of sync",
+		      pc->local);
+	else if (r == -ENOLINK)
+		DMERR("%pg: checkpoint: replication failed while waiting", pc->local);
+	if (r)
+		return r == -ENOLINK ? -EIO : r;
 	if (READ_ONCE(pc->state) != PRIMARY_REPLICATING) {
 		DMERR("%pg: checkpoint: replication failed while flushing", pc->local);
 		return -EIO;
@@ -1327,6 +1634,13 @@ static int primary_message(struct dm_target *ti, unsigned int argc, char **argv,
 	if (full && ((state == PRIMARY_IDLE && !strcasecmp(argv[0], "start")) ||
 		     (state == PRIMARY_DEGRADED && !strcasecmp(argv[0], "resync"))))
 		mark_all_out_of_sync(pc);
+	/*
+	 * stop: what the remote acknowledged is flushed first, so that a later
+	 * start copies only what is written from now on; what the flush does
+	 * not cover (it failed, or was killed) is marked below.
+	 */
+	if (!strcasecmp(argv[0], "stop") && forwarding(state))
+		gen_flush_sync(pc);
 	spin_lock_irq(&pc->lock);
 	state = pc->state;
 	if (!strcasecmp(argv[0], "start")) {
@@ -1340,10 +1654,13 @@ static int primary_message(struct dm_target *ti, unsigned int argc, char **argv,
 		else
 			r = -EBUSY;
 	} else if (!strcasecmp(argv[0], "stop")) {
-		if (state != PRIMARY_IDLE)
+		if (state != PRIMARY_IDLE) {
+			if (forwarding(state))
+				pc->unflushed_lost = true;
 			set_state_locked(pc, PRIMARY_IDLE);
-		else
+		} else {
 			r = -EBUSY;
+		}
 	} else if (!strcasecmp(argv[0], "checkpoint")) {
 		if (state != PRIMARY_REPLICATING)
 			r = -EIO;
@@ -1380,7 +1697,7 @@ static int primary_iterate_devices(struct dm_target *ti, iterate_devices_callout
 
 static struct target_type colo_primary_target = {
 	.name = "colo-primary",
-	.version = {1, 0, 0},
+	.version = {1, 0, 1},
 	.module = THIS_MODULE,
 	.ctr = primary_ctr,
 	.dtr = primary_dtr,

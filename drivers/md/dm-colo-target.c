@@ -136,6 +136,12 @@ struct colo_disk {
 	bool detached;			/* the last colo-secondary went away */
 	bool quiescing;			/* a message waits for in-flight I/O */
 	bool merge_paused;		/* suspended */
+	/*
+	 * failover: every primary write admitted to the disk before the fence
+	 * has completed. Until then the merge must not start: it would copy a
+	 * chunk back under a primary write that lands after it.
+	 */
+	bool ingress_fenced;
 	bool merge_skipped;		/* a pass left a busy chunk for later */
 	struct list_head merge_draining;	/* merges held back by in-flight I/O */
 	u64 epoch;
@@ -486,11 +492,20 @@ static int colo_dispatch(struct colo_disk *colo, struct bio *bio)
 	enum colo_action act;
 
 	for (;;) {
+		int grow_err;
+
 		spin_lock_irq(&colo->lock);
 		if (io->flags & COLO_IO_INGRESS)
 			act = route_ingress_locked(colo, bio, &prealloc, &r);
 		else
 			act = route_secondary_locked(colo, bio, &prealloc, &r);
+		/*
+		 * The grow runs without the lock: counted in flight, so that
+		 * colo_detach() cannot free the buffer under it (an ingress
+		 * write may be here while the colo-secondary is removed).
+		 */
+		if (act == ACT_NEED_GROW)
+			atomic_inc(&colo->nr_inflight);
 		spin_unlock_irq(&colo->lock);
 
 		if (act == ACT_NEED_PENDING) {
@@ -498,13 +513,17 @@ static int colo_dispatch(struct colo_disk *colo, struct bio *bio)
 			continue;
 		}
 		if (act == ACT_NEED_GROW) {
-			if (colo_buffer_grow(colo->buffer, GFP_NOIO)) {
+			grow_err = colo_buffer_grow(colo->buffer, GFP_NOIO);
+			if (grow_err) {
 				spin_lock_irq(&colo->lock);
 				if (io->flags & COLO_IO_INGRESS)
 					set_broken_locked(colo, COLO_ERR_NOMEM);
 				else
 					set_error_locked(colo, COLO_ERR_NOMEM);
 				spin_unlock_irq(&colo->lock);
+			}
+			inflight_put(colo);
+			if (grow_err) {
 				act = ACT_KILL;
 				break;
 			}
@@ -639,10 +658,12 @@ static void copy_in_done(int read_err, unsigned long write_err, void *context)
 		 * The original is not saved: writes waiting for it fail,
 		 * reads go on to the disk (which still holds the chunk).
 		 */
-		if (pe->ingress)
-			set_broken_locked(colo, COLO_ERR_COPY);
-		else
-			set_error_locked(colo, COLO_ERR_COPY);
+		/*
+		 * Whoever asked for the copy, the disk or the buffer failed:
+		 * this node is no longer a safe failover target to checkpoint.
+		 */
+		set_broken_locked(colo, COLO_ERR_COPY);
+		colo_buffer_release(colo->buffer, pe->slot);
 		while ((bio = bio_list_pop(&pe->waiters))) {
 			struct colo_io *io = dm_per_bio_data(bio, sizeof(struct colo_io));
 
@@ -785,8 +806,8 @@ static bool merge_step(struct colo_disk *colo)
 		if (!pe)
 			pe = mempool_alloc(&colo->pending_pool, GFP_NOIO);
 		spin_lock_irq(&colo->lock);
-		if (colo->state != COLO_MERGING || colo->merge_paused ||
-		    colo->merge_inflight >= COLO_MERGE_JOBS)
+		if (colo->state != COLO_MERGING || !colo->ingress_fenced || colo->detached ||
+		    colo->merge_paused || colo->merge_inflight >= COLO_MERGE_JOBS)
 			break;
 		if (colo->merge_cursor >= colo_buffer_reserved(colo->buffer)) {
 			/* Copies and fills still running wake us when done. */
@@ -967,7 +988,7 @@ static void colo_detach(struct colo_disk *colo)
 	/* Never drop secondary writes that are not merged yet. */
 	spin_lock_irq(&colo->lock);
 	colo->merge_paused = false;
-	stalled = colo->state == COLO_MERGING && colo->merge_failed;
+	stalled = colo->state == COLO_MERGING && (colo->merge_failed || !colo->ingress_fenced);
 	spin_unlock_irq(&colo->lock);
 	if (colo->state == COLO_MERGING && !stalled) {
 		DMWARN("%pg: removed while merging: finishing the merge first", colo->disk);
@@ -1240,11 +1261,14 @@ static int colo_end_io(struct dm_target *ti, struct bio *bio, blk_status_t *erro
 		if (atomic_dec_and_test(&colo->nr_ingress))
 			wake_up_all(&colo->inflight_wait);
 	}
+	/* As for a failed copy-in: the buffer device is not to be trusted. */
 	if (*error && (io->flags & COLO_IO_TO_BUFFER))
-		set_error_locked(colo, COLO_ERR_BUFFER_IO);
+		set_broken_locked(colo, COLO_ERR_BUFFER_IO);
 	if (pe) {
 		if (!*error)
 			colo_buffer_commit(colo->buffer, pe->chunk, pe->slot);
+		else
+			colo_buffer_release(colo->buffer, pe->slot);
 		pending_release_locked(colo, pe);
 		kick = true;
 	}
@@ -1254,13 +1278,14 @@ static int colo_end_io(struct dm_target *ti, struct bio *bio, blk_status_t *erro
 	}
 	spin_unlock_irqrestore(&colo->lock, flags);
 
+	/* The worker is woken first: after the last put, a dtr may destroy it. */
+	if (kick)
+		wake_worker(colo);
 	if (pe) {
 		io->fill = NULL;
 		mempool_free(pe, &colo->pending_pool);
 		inflight_put(colo);
 	}
-	if (kick)
-		wake_worker(colo);
 	if (put)
 		inflight_put(colo);
 	return DM_ENDIO_DONE;
@@ -1385,8 +1410,10 @@ static int secondary_message(struct dm_target *ti, unsigned int argc, char **arg
 		spin_unlock_irq(&colo->lock);
 		quiesce_end(colo);
 	} else if (!strcasecmp(argv[0], "failover")) {
+		/* Again in merging: retry failed copies, or finish the fence. */
 		if (state != COLO_RUNNING && state != COLO_BROKEN &&
-		    !(state == COLO_MERGING && READ_ONCE(colo->merge_failed))) {
+		    !(state == COLO_MERGING &&
+		      (READ_ONCE(colo->merge_failed) || !READ_ONCE(colo->ingress_fenced)))) {
 			DMERR("%pg: failover: state is %s, not running or broken",
 			      colo->disk, colo_state_names[state]);
 			r = -EINVAL;
@@ -1395,18 +1422,29 @@ static int secondary_message(struct dm_target *ti, unsigned int argc, char **arg
 		colo_buffer_merge_prepare(colo->buffer);
 		spin_lock_irq(&colo->lock);
 		/* From now on colo-ingress refuses all I/O. */
+		if (colo->state != COLO_MERGING)
+			colo->ingress_fenced = false;
 		colo->state = COLO_MERGING;
 		colo->merge_cursor = 0;
 		colo->merge_failed = 0;
 		colo->error = COLO_ERR_NONE;
 		spin_unlock_irq(&colo->lock);
-		/* Primary writes already on their way to the disk land first. */
-		wait_event(colo->inflight_wait, !atomic_read(&colo->nr_ingress));
-		spin_lock_irq(&colo->lock);
-		bio_list_merge(&colo->deferred, &colo->blocked);
-		bio_list_init(&colo->blocked);
-		spin_unlock_irq(&colo->lock);
-		wake_worker(colo);
+		/*
+		 * Primary writes already on their way to the disk land first:
+		 * merge_step() starts only once they all have.
+		 */
+		if (wait_event_killable(colo->inflight_wait, !atomic_read(&colo->nr_ingress))) {
+			DMERR("%pg: failover: interrupted waiting for primary writes: send again",
+			      colo->disk);
+			r = -EINTR;
+		} else {
+			spin_lock_irq(&colo->lock);
+			colo->ingress_fenced = true;
+			bio_list_merge(&colo->deferred, &colo->blocked);
+			bio_list_init(&colo->blocked);
+			spin_unlock_irq(&colo->lock);
+			wake_worker(colo);
+		}
 	} else {
 		DMERR("%pg: unknown message '%s'", colo->disk, argv[0]);
 		r = -EINVAL;
@@ -1445,7 +1483,7 @@ static void secondary_io_hints(struct dm_target *ti, struct queue_limits *limits
 
 static struct target_type colo_secondary_target = {
 	.name = "colo-secondary",
-	.version = {1, 0, 1},
+	.version = {1, 0, 2},
 	.module = THIS_MODULE,
 	.ctr = secondary_ctr,
 	.dtr = secondary_dtr,

@@ -2,12 +2,16 @@
 # A copy-in that a secondary write starts fails: the buffer device (a
 # dm-linear slice that becomes dm-error) fails the copy of the chunk's
 # disk content into its new slot. As for a failing disk read (042): the
-# partial secondary write fails with EIO, at once; the secondary stays
-# running with error copy_failed; nothing is committed (buffered count
-# unchanged) and the secondary view still reads the chunk's old content;
-# primary writes to other chunks pass. With the buffer back, the same
+# partial secondary write fails with EIO, at once; the secondary is broken
+# (copy_failed: a node whose buffer fails is no failover target to
+# checkpoint); nothing is committed (buffered count unchanged) and the
+# secondary view still reads the chunk's old content; primary writes to
+# saved chunks pass. A failed fill gives its slot back: 40 more failures
+# (the buffer has 31 free slots) leave room. With the buffer back, the same
 # write succeeds, and a failover gives the disk the secondary view.
-# matrix: buffer device fails under the copy-in of a partial secondary write -> EIO to the writer, still running, copy_failed, nothing buffered, view unchanged; after repair the write works and failover gives disk = view
+# Mutations it kills: a failed copy-in leaving the state running; its slot
+# not released (the write after the repair then fails: buffer_full).
+# matrix: buffer device fails under the copy-in of a partial secondary write -> EIO to the writer, broken, copy_failed, nothing buffered, view unchanged, the slot reused; after repair the write works and failover gives disk = view
 # timeout: 300
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"
@@ -37,7 +41,7 @@ write_direct /dev/testdisk0 0 /tmp/cif-initial
 cp /tmp/cif-initial /tmp/cif-view
 dmsetup create cifbuf --table "0 $((SLOTS * CS)) linear /dev/testdisk1 0"
 
-ktap_plan 12
+ktap_plan 13
 setup() {
 	dmsetup create cif --table "0 $((64 * CS)) colo-secondary /dev/testdisk0 /dev/mapper/cifbuf $CS" &&
 	dmsetup create cif-in --table "0 $((64 * CS)) colo-ingress /dev/testdisk0" &&
@@ -50,8 +54,16 @@ ktap_check "the buffer device fails (dm-error)" buffer_table error
 ktap_check "a partial secondary write to unbuffered chunk 3: EIO at once" \
 	must_fail_quickly 60 write_odirect $S $((3 * C + 8192)) /tmp/cif-b
 echo "# after the failed copy-in: $(dmsetup status cif | cut -d' ' -f4-)"
-ktap_check "still running, error copy_failed, 1 chunk buffered" \
-	test "$(colo_fields cif 1 3 7)" = "running 1/$SLOTS copy_failed"
+ktap_check "broken, error copy_failed, 1 chunk buffered" \
+	test "$(colo_fields cif 1 3 7)" = "broken 1/$SLOTS copy_failed"
+more_failures() {
+	local _
+	for _ in $(seq 40); do
+		must_fail write_odirect $S $((3 * C + 8192)) /tmp/cif-b || { echo "a write succeeded"; return 1; }
+	done
+	test "$(colo_fields cif 1 3 7)" = "broken 1/$SLOTS copy_failed"
+}
+ktap_check "40 more failed copy-ins: still 1 chunk buffered, copy_failed (not buffer_full)" more_failures
 ktap_check "the disk never saw it" same_bytes /dev/testdisk0 0 /tmp/cif-initial
 ktap_check "a primary write to chunk 1 (saved) passes" write_odirect $IN $((C + 32768)) /tmp/cif-p
 ktap_check "the buffer device is back" buffer_table linear

@@ -7,10 +7,11 @@
 # Reads fail, replication running:
 #  (c) a secondary read of an unbuffered chunk fails with EIO, reads of
 #      buffered chunks are exact; a partial secondary write to an
-#      unbuffered chunk fails with EIO (copy_failed, still running), a
-#      whole-chunk one needs no read and works;
-#  (a) a primary write to an unbuffered chunk fails with EIO because its
-#      original cannot be copied into the buffer, and never reaches the
+#      unbuffered chunk fails with EIO (broken, copy_failed: the node is
+#      no failover target to checkpoint), a whole-chunk one needs no read
+#      and works;
+#  (a) a primary write to an unbuffered chunk fails with EIO (broken: its
+#      original could not be saved), and never reaches the
 #      disk (which still takes writes); broken, copy_failed; primary writes
 #      to saved chunks still pass; checkpoint refused; colo-ingress counts
 #      the failed write as refused. Once reads work
@@ -101,7 +102,7 @@ buffered_exact() { same_bytes $S 0 /tmp/sde-v0 && same_bytes $S $((2 * C)) /tmp/
 ktap_check "(c) secondary reads of buffered chunks are exact (chunk 0: its saved original)" buffered_exact
 ktap_check "(c) a partial secondary write to an unbuffered chunk fails with EIO" \
 	eio write_odirect $S $((12 * C + 4096)) /tmp/sde-q
-ktap_check "(c) still running, error copy_failed" test "$(colo_fields sde 1 7)" = "running copy_failed"
+ktap_check "(c) broken, error copy_failed" test "$(colo_fields sde 1 7)" = "broken copy_failed"
 ktap_check "(c) a whole-chunk secondary write needs no read: it works" write_odirect $S $((13 * C)) /tmp/sde-whole
 model_write /tmp/sde-view $((13 * C)) /tmp/sde-whole
 refused0=$(colo_status sde-in 3)

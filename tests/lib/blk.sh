@@ -137,6 +137,13 @@ read_direct() { "$COLO_DIO" read "$1" "$2" "$3"; }
 # with O_DIRECT; the first difference is printed).
 same_bytes() { "$COLO_DIO" cmp "$1" "$2" "$3"; }
 
+# dm_swap NAME TABLE: load TABLE into the live device NAME (suspended
+# without freezing a file system, reloaded, resumed): a disk that starts or
+# stops failing under its users.
+dm_swap() {
+	dmsetup suspend --nolockfs "$1" && dmsetup load "$1" --table "$2" && dmsetup resume "$1"
+}
+
 # dm_remove NAME...: remove devices that exist, retrying while udev-less
 # openers (blkid, a just-closed dd) let go.
 dm_remove() {

@@ -297,6 +297,30 @@ colo_fields() {
 	}'
 }
 
+# writeback_save / writeback_off / writeback_restore: periodic page-cache
+# writeback off, so that what nbd-server acknowledged stays in its page
+# cache until a flush asks for it. writeback_save (in the test's own shell,
+# not in a check) keeps the values that writeback_restore (in cleanup) puts
+# back.
+WB_SYSCTL=/proc/sys/vm/dirty_writeback_centisecs EXP_SYSCTL=/proc/sys/vm/dirty_expire_centisecs
+writeback_save() { _wb_saved="$(cat $WB_SYSCTL) $(cat $EXP_SYSCTL)"; }
+writeback_off() { echo 0 > $WB_SYSCTL && echo 360000 > $EXP_SYSCTL; }
+writeback_restore() {
+	[ -n "${_wb_saved:-}" ] || return 0
+	echo "${_wb_saved% *}" > $WB_SYSCTL
+	echo "${_wb_saved#* }" > $EXP_SYSCTL
+}
+
+# primary_writers DEV BYTES SEED LOG: two fio jobs writing random data to
+# the first BYTES of DEV at queue depth 32 each (libaio, O_DIRECT), for up
+# to 2 minutes or until their first error (the EIO of a fence or a
+# removal). Runs in the foreground: start it with & and keep $!.
+primary_writers() {
+	fio --name=primary --filename="$1" --direct=1 --ioengine=libaio --iodepth=32 \
+		--numjobs=2 --rw=randwrite --bsrange=4k-64k --size="$2" --time_based \
+		--runtime=120 --randseed="$3" --output="$4" > /dev/null 2>&1
+}
+
 # colo_load NORMAL DEBUG: the debug kernel (KASAN, lockdep, kmemleak) runs
 # I/O several times slower under TCG; it gets the lighter load, which still
 # takes every path.
