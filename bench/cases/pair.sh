@@ -8,9 +8,8 @@
 #               a burst of 8 MiB of 4 KiB writes, on the primary: dm-linear on the local disk, colo-primary
 #               async and sync (replicating to a colo-secondary through
 #               its NBD export, set up by dmcoloctl) over one NBD socket
-#               and again over two (--connections 2: colo-async-2s,
-#               colo-sync-2s), DRBD 8.4 protocol A and C between the same
-#               two VMs over the same link
+#               (several are unsafe: dm-colo.rst), DRBD 8.4 protocol A and
+#               C between the same two VMs over the same link
 #   barrier     the primary's checkpoint with no write and with many writes
 #               in flight
 #   inflight    kernel memory per forwarded write in flight (the
@@ -127,25 +126,23 @@ drbd_wait() {
 	return 1
 }
 
-# colo_forwarding CONNECTIONS: the forwarding runs through a primary p
-# whose NBD link has that many sockets (dm-linear beside them with one).
+# colo_forwarding: the forwarding runs through a primary p (dm-linear
+# beside it).
 colo_forwarding() {
-	local conns=$1 rep w impl table suffix=""
-	[ "$conns" = 1 ] || suffix=-${conns}s
+	local rep w impl table
 	"$CTL" primary create p --disk /dev/ram0 --secondary '[fe80::2%net0]:10809' --export s \
-		--nosync --timeout 120 --connections "$conns" > /dev/null &&
-		"$CTL" start p > /dev/null || die "dmcoloctl primary create/start ($conns sockets)"
+		--nosync --timeout 120 > /dev/null &&
+		"$CTL" start p > /dev/null || die "dmcoloctl primary create/start"
 	table=$(dmsetup table p)
 	for rep in $(seq "$REPS"); do
 		for w in $WORKLOADS; do
-			[ "$conns" != 1 ] ||
-				emit "fwd-$w" linear "$(workload $w /dev/mapper/bl)" "$(unit_of $w)"
+			emit "fwd-$w" linear "$(workload $w /dev/mapper/bl)" "$(unit_of $w)"
 			for impl in async sync; do
 				dmsetup suspend p && dmsetup reload p --table "$(with_mode "$table" $impl)" &&
 					dmsetup resume p || die "mode $impl: $(with_mode "$table" $impl)"
 				"$CTL" checkpoint p > /dev/null || die "checkpoint"
-				emit "fwd-$w" "colo-$impl$suffix" \
-					"$(PERF_LABEL=pri-$w-colo-$impl$suffix workload $w /dev/mapper/p)" \
+				emit "fwd-$w" "colo-$impl" \
+					"$(PERF_LABEL=pri-$w-colo-$impl workload $w /dev/mapper/p)" \
 					"$(unit_of $w)"
 			done
 		done
@@ -156,15 +153,9 @@ colo_forwarding() {
 primary_colo() {
 	local rep before after slab_before slab_after n bytes
 	dmsetup create bl --table "0 $((DISK_MB * 2048)) linear /dev/ram0 0" || die "linear"
-	note "forwarding: primary and secondary VMs joined by -netdev stream (virtio-net), 2 vCPUs each; brd disks of $DISK_MB MiB; 4 KiB random writes over the first $((RAND_SIZE / MiB)) MiB, 1 MiB sequential writes over the first $((SEQ_SIZE / MiB)) MiB, ${RUNTIME} s each; colo: 64 KiB chunks, max_inflight 16 MiB, a two-node checkpoint before each run, one NBD socket (colo-async, colo-sync) or two (--connections 2: colo-async-2s, colo-sync-2s; the kernel's NBD client uses at most one per CPU); TCP buffers up to 32 MiB on both VMs; nbd-server writes through the secondary's page cache, so a sync write is acknowledged once it is in the secondary's memory (DRBD C waits for the peer's disk write: brd either way)"
-	# Two sockets first: then the primary that stays for the barrier and
-	# memory cases is the default one.
-	mv_await sec-colo-2 300 || die "secondary"
-	colo_forwarding 2
-	"$CTL" remove p > /dev/null || die "dmcoloctl remove"
-	mv_signal pri-colo-2-done
+	note "forwarding: primary and secondary VMs joined by -netdev stream (virtio-net), 2 vCPUs each; brd disks of $DISK_MB MiB; 4 KiB random writes over the first $((RAND_SIZE / MiB)) MiB, 1 MiB sequential writes over the first $((SEQ_SIZE / MiB)) MiB, ${RUNTIME} s each; colo: 64 KiB chunks, max_inflight 16 MiB, a two-node checkpoint before each run, one NBD socket; TCP buffers up to 32 MiB on both VMs; nbd-server writes through the secondary's page cache, so a sync write is acknowledged once it is in the secondary's memory (DRBD C waits for the peer's disk write: brd either way)"
 	mv_await sec-colo-1 300 || die "secondary"
-	colo_forwarding 1
+	colo_forwarding
 
 	# The primary barrier.
 	"$CTL" checkpoint p > /dev/null || die "checkpoint"
@@ -266,12 +257,6 @@ colo_secondary_create() {
 
 secondary_colo() {
 	local rep
-	colo_secondary_create
-	sec_perf colo-2s
-	mv_signal sec-colo-2
-	mv_await pri-colo-2-done 1800 || die "primary (two sockets)"
-	sec_perf stop
-	"$CTL" remove s > /dev/null || die "dmcoloctl remove"
 	colo_secondary_create
 	sec_perf colo
 	mv_signal sec-colo-1

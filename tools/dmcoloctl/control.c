@@ -13,14 +13,8 @@
 #define AGENT_TIMEOUT_MS 60000
 #define CHECKPOINT_TRIES 3
 
-/* Parse "NAME [flags]" for commands with only boolean flags. */
-struct flag {
-	const char *name;
-	int *value;
-};
-
-static int parse_flags(const char *cmd, int argc, char **argv, const struct flag *flags,
-		       const char **name)
+int parse_flags(const char *cmd, int argc, char **argv, const struct flag *flags,
+		const char **name)
 {
 	int i, j, matched;
 

@@ -60,8 +60,9 @@ static const struct command commands[] = {
 	  "  --nosync            the disks are known identical: start copies only\n"
 	  "                      what is written from now on\n"
 	  "  --timeout SECONDS   NBD request timeout (default 10; never none)\n"
-	  "  --connections N     NBD sockets, 1 to 16 (default 1); the kernel uses\n"
-	  "                      at most one per CPU\n"
+	  "  --connections N     NBD sockets: only 1 (with several, a timed-out\n"
+	  "                      write is resent on another socket and may be\n"
+	  "                      overtaken by the first)\n"
 	  "  --tls-cert FILE --tls-key FILE --tls-ca FILE\n"
 	  "                      connect over TLS with this client certificate\n"
 	  "  --tls-hostname NAME the name or address the secondary's certificate\n"
@@ -97,7 +98,9 @@ static const struct command commands[] = {
 	{ "status", "[NAME] [--json]", "show dm-colo devices: state, epoch, progress, errors",
 	  "  --json              one JSON object per device, in an array\n", cmd_status },
 	{ "watch", "NAME", "follow a sync or a failover merge until it ends", "", cmd_watch },
-	{ "remove", "NAME", "tear NAME down: dm devices, NBD server or client, agent", "",
+	{ "remove", "NAME [--force]", "tear NAME down: dm devices, NBD server or client, agent",
+	  "  --force             also a secondary whose merge has failed chunks (their\n"
+	  "                      writes are lost)\n",
 	  cmd_remove },
 	{ "agent", "NAME", "the secondary's control agent (started by secondary create)", "",
 	  cmd_agent },

@@ -17,12 +17,6 @@
 
 #define DEFAULT_NBD_PORT 10809
 #define DEFAULT_NBD_TIMEOUT 10
-/*
- * nbd-client -C: the kernel client uses at most one socket per CPU (one per
- * hardware queue); more only cost the secondary nbd-server processes.
- */
-#define MAX_NBD_CONNECTIONS 16
-
 /* Print "dmcoloctl: <msg>" on stderr. */
 void errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print "dmcoloctl <cmd>: <msg>" on stderr and return EXIT_USAGE. */
@@ -39,6 +33,17 @@ int blockdev_info(const char *path, uint64_t *bytes, unsigned int *lbs, char *er
  * loaded colo target is COLO_TARGET_MAJOR (or not loaded). Prints why.
  */
 int check_target_version(const char *target);
+
+/*
+ * Parse "NAME [flags]" for commands with only boolean flags (control.c):
+ * 0, or the exit status of a usage error.
+ */
+struct flag {
+	const char *name;
+	int *value;
+};
+int parse_flags(const char *cmd, int argc, char **argv, const struct flag *flags,
+		const char **name);
 
 /* Kind and parsed status of dm device name; -1 with a printed error. */
 struct colo_device {

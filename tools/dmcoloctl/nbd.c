@@ -263,7 +263,7 @@ int nbd_free_device(char *dev, char *err, size_t err_len)
 
 int nbd_client_connect(const char *dev, const struct node_state *st, char *err, size_t err_len)
 {
-	char timeout[16], port[8], connections[16], tls_name[256];
+	char timeout[16], port[8], tls_name[256];
 	/*
 	 * -L: the ioctl interface. Before 6.2 nbd's netlink family exists in
 	 * the initial network namespace only, and with -L the client process
@@ -279,18 +279,7 @@ int nbd_client_connect(const char *dev, const struct node_state *st, char *err, 
 	argv[n++] = "-t";
 	argv[n++] = timeout;
 	argv[n++] = "-L";
-	if (st->nbd_connections > 1) {
-		/*
-		 * Several sockets: the kernel client sends on the one of the
-		 * submitting CPU's queue. Overlapping writes are never in
-		 * flight together (colo-primary orders them), and a flush is
-		 * sent once the writes it covers are done, so the secondary
-		 * sees no reordering that matters.
-		 */
-		snprintf(connections, sizeof(connections), "%u", st->nbd_connections);
-		argv[n++] = "-C";
-		argv[n++] = connections;
-	}
+	/* One socket only: see --connections in setup.c. */
 	argv[n++] = "-N";
 	argv[n++] = (char *)st->export_name;
 	if (st->tls_cert[0]) {

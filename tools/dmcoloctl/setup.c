@@ -376,9 +376,16 @@ static int primary_create(int argc, char **argv)
 			st.nbd_timeout = v;
 			break;
 		case OPT_CONNECTIONS:
-			if (parse_size(optarg, &v) || v < 1 || v > MAX_NBD_CONNECTIONS)
-				return usage_error(cmd, "--connections must be 1 to %d",
-						   MAX_NBD_CONNECTIONS);
+			/*
+			 * With several sockets the kernel's NBD client resends
+			 * a timed-out request on another one while the first
+			 * server process may still apply it, after a newer
+			 * overlapping write: a stale write on the secondary
+			 * that nothing reports (dm-colo.rst, "What the NBD
+			 * export must do").
+			 */
+			if (parse_size(optarg, &v) || v != 1)
+				return usage_error(cmd, "--connections must be 1: with several NBD sockets a timed-out write is resent on another while the first may still land after a newer one");
 			st.nbd_connections = v;
 			break;
 		case OPT_TLS_HOSTNAME:
@@ -501,19 +508,32 @@ int cmd_primary(int argc, char **argv)
 
 int cmd_remove(int argc, char **argv)
 {
+	int failed = 0, force = 0, r;
+	const struct flag flags[] = { { "--force", &force }, { NULL } };
+	struct colo_device dev;
 	char ingress[256];
 	struct node_state st;
 	const char *name;
-	int failed = 0;
 
-	if (argc != 2)
-		return usage_error("remove", "want exactly one NAME");
-	name = argv[1];
+	r = parse_flags("remove", argc, argv, flags, &name);
+	if (r)
+		return r;
 	if (load_state(name, &st))
 		return EXIT_FAILED;
 	if (dm_exists(name) && dm_open_count(name) > 0) {
 		errorf("%s is in use (a VM or a file system has it open): stop that first", name);
 		return EXIT_FAILED;
+	}
+	/*
+	 * A merge with failed chunks keeps the secondary's writes in the
+	 * buffer only: the kernel cannot refuse a removal, so refuse it here.
+	 */
+	if (st.role == ROLE_SECONDARY && !force && dm_exists(name) &&
+	    !colo_device_status(name, &dev, 1) && dev.kind == COLO_KIND_SECONDARY &&
+	    !strcmp(dev.sec.state, COLO_ST_MERGING) && !strcmp(dev.sec.error, "merge_failed")) {
+		errorf("%s: the failover merge has failed chunks, whose secondary writes are only in the buffer: repair the disk and run failover again; --force removes it and loses them",
+		       name);
+		return EXIT_STATE;
 	}
 	if (st.role == ROLE_SECONDARY) {
 		snprintf(ingress, sizeof(ingress), "%s%s", name, COLO_INGRESS_SUFFIX);

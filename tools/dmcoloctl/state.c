@@ -141,9 +141,11 @@ int state_load(const char *name, struct node_state *st)
 			set_str(st->tls_ca, sizeof(st->tls_ca), value);
 	}
 	fclose(f);
-	/* A state file from before --connections: one socket. */
-	if (!st->nbd_connections)
-		st->nbd_connections = 1;
+	/*
+	 * A state file from before --connections (none), or from a version
+	 * that allowed several sockets: one socket from now on (setup.c).
+	 */
+	st->nbd_connections = 1;
 	return st->role == ROLE_NONE ? -1 : 0;
 }
 
