@@ -5,9 +5,8 @@
 # certificate of the pair's CA replicates over its TLS connection, and the
 # data arrives exactly.
 # Certificates are made here with certtool (gnutls-bin).
-# Not on the debug kernel: TLS is nbd-client's, and the kernel path is
-# 030's.
-# kernels: deb61 deb612
+# Only on deb612: TLS is nbd-client's, and the kernel path is 030's.
+# kernels: deb612
 # timeout: 300
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

@@ -12,6 +12,9 @@
 # Fixed seeds by default; MODEL_SEED=N MODEL_SEEDS=N MODEL_OPS=N (and
 # MODEL_PAIR_SEEDS, MODEL_PAIR_OPS) for other or longer runs, e.g.
 #   tests/vm/run -- env MODEL_SEED=1000 MODEL_SEEDS=500 tests/kernel/050-model-random.sh
+# Not on the debug kernel: random data over the paths that 010-029 take
+# there one by one.
+# kernels: deb61 deb612
 # timeout: 900
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"
