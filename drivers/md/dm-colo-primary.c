@@ -850,6 +850,26 @@ static void gen_flush_apply(struct colo_primary *pc)
 	spin_unlock_irq(&pc->lock);
 }
 
+static bool gen_busy(struct colo_primary *pc)
+{
+	bool busy;
+
+	spin_lock_irq(&pc->lock);
+	busy = pc->gen_flushing;
+	spin_unlock_irq(&pc->lock);
+	return busy;
+}
+
+static bool gen_applied(struct colo_primary *pc, u64 gen)
+{
+	bool applied;
+
+	spin_lock_irq(&pc->lock);
+	applied = pc->gen_done >= gen;
+	spin_unlock_irq(&pc->lock);
+	return applied;
+}
+
 /* Worker: start copies of out-of-sync regions; end syncing when none is. */
 static void do_resync(struct colo_primary *pc)
 {
@@ -1095,6 +1115,11 @@ static void primary_put(struct colo_primary *pc)
 	list_del(&pc->list);
 	mutex_unlock(&primary_list_lock);
 
+	/*
+	 * A checkpoint sent while suspended, and killed, may have left its
+	 * generation flush in flight: its completion needs pc and the worker.
+	 */
+	wait_event(pc->wait, !gen_busy(pc));
 	/* Suspend waited for every io; a never-resumed table had none. */
 	WARN_ON_ONCE(!list_empty(&pc->ios) || !bio_list_empty(&pc->deferred) || pc->gen_flushing);
 	destroy_workqueue(pc->remote_wq);
@@ -1509,26 +1534,6 @@ static bool checkpoint_reached(struct colo_primary *pc, u64 seq)
 	reached = !oldest || oldest->seq >= seq || pc->state != PRIMARY_REPLICATING;
 	spin_unlock_irq(&pc->lock);
 	return reached;
-}
-
-static bool gen_busy(struct colo_primary *pc)
-{
-	bool busy;
-
-	spin_lock_irq(&pc->lock);
-	busy = pc->gen_flushing;
-	spin_unlock_irq(&pc->lock);
-	return busy;
-}
-
-static bool gen_applied(struct colo_primary *pc, u64 gen)
-{
-	bool applied;
-
-	spin_lock_irq(&pc->lock);
-	applied = pc->gen_done >= gen;
-	spin_unlock_irq(&pc->lock);
-	return applied;
 }
 
 /*
