@@ -11,10 +11,12 @@
 # whatever the primary wrote. Then the disk is the next round's checkpoint.
 #
 # The window is as wide as a disk's queue is deep: a few microseconds on a
-# ramdisk. To show the check can fail, widen it: an msleep(5000) in
-# ingress_map() after colo_dispatch() routed a write to the disk
-# (COLO_IO_COUNTED) keeps such writes on their way while the merge runs,
-# and with merge_step() not waiting for the fence the first round fails.
+# ramdisk. To show the check can fail, widen it: in ingress_map(), a write
+# that colo_dispatch() passed to the disk (COLO_IO_COUNTED) waits for the
+# merge to end (at most 10 s) before it goes on, as a write deep in a
+# disk's queue would land late; with merge_step() not waiting for the
+# fence, the first round fails. (A fixed sleep does not do: on a loaded
+# host the merge may not reach the chunk before the sleep ends.)
 # COLO_FENCE_ROUNDS=N sets the rounds (a soak: 200).
 # timeout: 900
 . "$(dirname "$0")/../lib/ktap.sh"

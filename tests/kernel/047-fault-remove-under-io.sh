@@ -10,10 +10,12 @@
 # The debug kernel's KASAN, lockdep and object debugging judge the first
 # kind; colo-stress's model the second.
 #
-# To show that a use of the freed buffer is caught: an msleep(1000) before
-# colo_buffer_grow() in colo_dispatch() (the window of an ingress write
-# growing the index while the colo-secondary goes away) gives a KASAN
-# use-after-free on the debug kernel when the grow is not counted in flight.
+# To show that a use of the freed buffer is caught, widen the window of an
+# ingress write growing the index while the colo-secondary goes away: the
+# grow in colo_dispatch() waits for the removal (at most 30 s), and the
+# test removes the device while it waits. With the grow not counted in
+# flight (the old code) the debug kernel reports KASAN's use-after-free;
+# counted, the removal waits for the grow.
 # COLO_REMOVE_ROUNDS=N sets the rounds (a soak: 100).
 # timeout: 900
 . "$(dirname "$0")/../lib/ktap.sh"
