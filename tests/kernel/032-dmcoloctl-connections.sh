@@ -11,8 +11,9 @@
 # resumed first (it applies what it had received), then `dmcoloctl resync`
 # drops the old connection, reconnects and copies the marked regions: after
 # a checkpoint the three disks are identical.
-# Before dmcoloctl refused it, the same stall over --connections 2 ended
-# replicating with the secondary disk differing from the primary's.
+# (Over --connections 2 the same stall would let nbd requeue the stalled
+# socket's writes on the other one: reasoned from nbd_xmit_timeout(), not
+# reproduced here.)
 # Only on deb612: dmcoloctl's workflow (the kernel paths are 022's).
 # kernels: deb612
 # timeout: 300

@@ -11,12 +11,11 @@
 # whatever the primary wrote. Then the disk is the next round's checkpoint.
 #
 # The window is as wide as a disk's queue is deep: a few microseconds on a
-# ramdisk. To show the check can fail, widen it: in ingress_map(), a write
-# that colo_dispatch() passed to the disk (COLO_IO_COUNTED) waits for the
-# merge to end (at most 10 s) before it goes on, as a write deep in a
-# disk's queue would land late; with merge_step() not waiting for the
-# fence, the first round fails. (A fixed sleep does not do: on a loaded
-# host the merge may not reach the chunk before the sleep ends.)
+# ramdisk, so a round rarely hits it. Showing that the check fails on the
+# old code needs the window widened (a passed write held back in
+# ingress_map() until the merge has run); the attempts so far were not
+# conclusive (a fixed sleep ends before a slow merge reaches the chunk, and
+# a write held back slows fio below the 64 writes a round waits for).
 # COLO_FENCE_ROUNDS=N sets the rounds (a soak: 200).
 # timeout: 900
 . "$(dirname "$0")/../lib/ktap.sh"
@@ -70,7 +69,10 @@ round() {
 		--initial /tmp/ff-image --seed "$n" --ops 100 --until /tmp/ff-stop \
 		--out-disk /tmp/ff-unused --out-view /tmp/ff-view > /tmp/ff-stress.log 2>&1 &
 	stress_pid=$!
-	# 0.3 to 1.2 s: the loads are well under way, at a different moment each round.
+	# fio takes seconds to start under TCG: the failover comes once its
+	# writes pass to the disk, 0.3 to 1.2 s later, a different moment each
+	# round.
+	colo_count_reaches ff-in 2 64 120 || rc=1
 	delay=$(awk -v n="$n" 'BEGIN { srand(n); printf "%.2f", 0.3 + rand() * 0.9 }')
 	sleep "$delay"
 	kill -0 "$fio_pid" 2>/dev/null || { echo "fio ended before the failover"; rc=1; }
@@ -83,6 +85,8 @@ round() {
 	wait "$fio_pid" 2>/dev/null
 	fio_pid=""
 	echo "# round $n: failover after $delay s; $(dmsetup status ff-in | cut -d' ' -f4-) (ingress: state, writes, refused)"
+	# fio was still writing at the fence: the ingress refused its next write.
+	[ "$(colo_status ff-in 3)" -ge 1 ] || { echo "no primary write was refused: fio was not writing"; rc=1; }
 	if [ $rc -eq 0 ] && ! same_bytes /dev/testdisk0 0 /tmp/ff-view; then
 		echo "the disk is not the checkpoint + the secondary's writes"
 		rc=1

@@ -10,12 +10,11 @@
 # The debug kernel's KASAN, lockdep and object debugging judge the first
 # kind; colo-stress's model the second.
 #
-# To show that a use of the freed buffer is caught, widen the window of an
-# ingress write growing the index while the colo-secondary goes away: the
-# grow in colo_dispatch() waits for the removal (at most 30 s), and the
-# test removes the device while it waits. With the grow not counted in
-# flight (the old code) the debug kernel reports KASAN's use-after-free;
-# counted, the removal waits for the grow.
+# The window of an ingress write growing the index while the colo-secondary
+# goes away is a page allocation wide. To show KASAN reports it on the old
+# code (the grow not counted in flight), widen it: the grow waits for the
+# removal (at most 30 s) and the test removes the device while it waits.
+# That run was not completed yet.
 # COLO_REMOVE_ROUNDS=N sets the rounds (a soak: 100).
 # timeout: 900
 . "$(dirname "$0")/../lib/ktap.sh"
@@ -56,6 +55,7 @@ remove_secondary() {
 	bed_up || { echo "setup failed"; return 1; }
 	primary_writers $IN $SIZE "$n" /tmp/rr-fio.log &
 	fio_pid=$!
+	colo_count_reaches rr-in 2 64 120 || rc=1
 	pause "$n"
 	kill -0 "$fio_pid" 2>/dev/null || { echo "fio ended before the removal"; rc=1; }
 	dmsetup remove rr || { echo "dmsetup remove of colo-secondary failed"; rc=1; }
@@ -83,6 +83,7 @@ remove_ingress() {
 		--initial /tmp/rr-image --seed "$n" --ops 100 --until /tmp/rr-stop \
 		--out-disk /tmp/rr-unused --out-view /tmp/rr-view > /tmp/rr-stress.log 2>&1 &
 	pid=$!
+	colo_count_reaches rr 6 64 120 || rc=1
 	pause "$n"
 	dmsetup remove rr-in || { echo "dmsetup remove of colo-ingress failed"; rc=1; }
 	kill -0 "$pid" 2>/dev/null || { echo "colo-stress ended before the removal"; rc=1; }

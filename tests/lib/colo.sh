@@ -321,6 +321,20 @@ primary_writers() {
 		--runtime=120 --randseed="$3" --output="$4" > /dev/null 2>&1
 }
 
+# colo_count_reaches NAME FIELD N SECONDS: the counter in status field
+# FIELD of NAME reaches N within SECONDS: a load that was started is really
+# writing (fio may take seconds to start under TCG). Fields: colo-ingress
+# 2 = primary writes passed to the disk; colo-secondary 6 = secondary writes.
+colo_count_reaches() {
+	local _
+	for _ in $(seq $(($4 * 10))); do
+		[ "$(colo_status "$1" "$2")" -ge "$3" ] 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "$1: field $2 is $(colo_status "$1" "$2"), not $3, after $4 s"
+	return 1
+}
+
 # colo_load NORMAL DEBUG: the debug kernel (KASAN, lockdep, kmemleak) runs
 # I/O several times slower under TCG; it gets the lighter load, which still
 # takes every path.
