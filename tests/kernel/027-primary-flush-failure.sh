@@ -1,7 +1,7 @@
 #!/bin/bash
-# The page-cache trap, end to end: nbd-server acknowledges a forwarded
-# write from its page cache (periodic writeback is off, so it stays there);
-# the secondary disk then fails, so the write never reaches it and the
+# The page-cache trap, end to end: the secondary disk fails, then
+# nbd-server acknowledges a forwarded write from its page cache (periodic
+# writeback is off), so the write never reaches the disk and the
 # checkpoint's flush (nbd-server's fsync) fails.
 # colo-primary must not call that a checkpoint: EIO, degraded with
 # remote_flush, and out of sync exactly the regions the remote acknowledged
@@ -47,6 +47,10 @@ bed_up() {
 }
 ktap_check "two-node bed, replicating" bed_up
 ktap_check "periodic writeback off" writeback_off
+# The disk fails first: were it still good, the page cache might write the
+# acknowledged write back to it before the checkpoint (a new device's dirty
+# share is small; seen in 2 of 4 runs), and nothing would be lost.
+ktap_check "the secondary disk fails" fdisk_table error
 ktap_check "async: a 1 MiB write returns (nbd-server holds it in its page cache)" \
 	pwrite_direct $P $((4 * MiB)) /tmp/pff-a
 acked() {
@@ -58,11 +62,18 @@ acked() {
 	return 1
 }
 ktap_check "the remote acknowledged it" acked
-ktap_check "the secondary disk fails" fdisk_table error
 ktap_check "the checkpoint fails: the remote flush cannot write it" \
 	must_fail_quickly 120 dmsetup message pri 0 checkpoint
-ktap_check "degraded, remote_flush, the write's 2 regions out of sync" \
-	test "$(fields 1 3 10)" = "degraded 62/64 remote_flush"
+# remote_flush when the whole write waited in the page cache for the
+# flush; remote_io when the page cache wrote part of it back early (to the
+# failed disk) and nbd-server failed a later part of the write.
+lost_two() {
+	case $(fields 1 3 10) in
+	"degraded 62/64 remote_flush" | "degraded 62/64 remote_io") return 0 ;;
+	*) dmsetup status pri; return 1 ;;
+	esac
+}
+ktap_check "degraded (remote_flush or remote_io), the write's 2 regions out of sync" lost_two
 
 # A new secondary over the repaired disk, a new NBD connection.
 new_secondary() {
