@@ -9,8 +9,9 @@
 # saved chunks pass. A failed fill gives its slot back: 40 more failures
 # (the buffer has 31 free slots) leave room. With the buffer back, the same
 # write succeeds, and a failover gives the disk the secondary view.
-# Mutations it kills: a failed copy-in leaving the state running; its slot
-# not released (the write after the repair then fails: buffer_full).
+# Fails on the old code, which stayed running (seen in every earlier run).
+# Meant to fail, not yet run, with the slot not released (the write after
+# the repair would find the buffer full).
 # matrix: buffer device fails under the copy-in of a partial secondary write -> EIO to the writer, broken, copy_failed, nothing buffered, view unchanged, the slot reused; after repair the write works and failover gives disk = view
 # timeout: 300
 . "$(dirname "$0")/../lib/ktap.sh"

@@ -8,8 +8,8 @@
 # since its last good flush (the write's two; its flush generation). A new
 # secondary, the remote reconnected, and a plain resync copies those two;
 # then the three disks are identical.
-# Mutations it kills: the checkpoint ignoring the flush's error; the
-# regions acknowledged since the last flush not marked (the disks differ).
+# The module before flush generations, run, marks every region (0/64)
+# and fails the exact-regions check.
 # matrix: secondary disk fails under writes nbd-server acknowledged from its page cache -> checkpoint fails with EIO, degraded remote_flush, the regions acknowledged since the last good flush out of sync, a resync of those restores identity
 # timeout: 600
 . "$(dirname "$0")/../lib/ktap.sh"

@@ -8,8 +8,9 @@
 # degraded with remote_flush and no region in sync. Over the repaired disk
 # a new secondary and a plain resync copy every region again; then the
 # primary's disk and the secondary disk are identical.
-# Mutation it kills: copy_done() setting its region in sync at once (the
-# resync then ends in replicating with 64/64 and nothing on the disk).
+# Meant to fail (the run was not made yet) with copy_done() setting its
+# region in sync at once: the resync would end replicating, 64/64, with
+# nothing on the disk.
 # matrix: secondary disk fails under resync copies nbd-server acknowledged from its page cache -> no region in sync, degraded remote_flush, a resync copies them all again
 # timeout: 600
 . "$(dirname "$0")/../lib/ktap.sh"
