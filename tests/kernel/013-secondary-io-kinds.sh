@@ -4,6 +4,9 @@
 # model files: what the disk must hold and what the secondary must see.
 # Writes are O_DIRECT at their exact offsets and sizes (colo-dio): a
 # 512-byte write is a 512-byte bio to the target.
+# Not on the debug kernel: 050's seeds take discards and write-zeroes
+# through the same paths; deb61 runs them on scsi_debug's own discard.
+# kernels: deb61 deb612
 # timeout: 300
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

@@ -5,6 +5,9 @@
 # is held, drained, then copied) while the load still runs, reads and
 # writes stay exact throughout, and the disk ends as the secondary view.
 # matrix: failover merge under secondary I/O, slow buffer device (dm-delay) -> the merge finishes, every read exact, disk = secondary view
+# Not on the debug kernel: 017 and 046 take the merge paths there;
+# deb61 runs the hot merge with its vCPUs in parallel.
+# kernels: deb61 deb612
 # timeout: 300
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

@@ -22,6 +22,9 @@
 #      secondary view stays exact (also after a write into a failed chunk);
 #      once the disk is healed another `failover` retries: standalone, every
 #      chunk merged, disk = secondary view byte for byte.
+# Not on deb61: injected disk errors (dm-flakey), the same on every
+# disk.
+# kernels: deb612 debug
 # timeout: 300
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

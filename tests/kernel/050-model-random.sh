@@ -9,7 +9,7 @@
 # over NBD to the secondary (pair mode), the bed rebuilt after each
 # failover. A mismatch prints the seed and the shortest failing prefix.
 #
-# Fixed seeds by default; MODEL_SEED=N MODEL_SEEDS=N MODEL_OPS=N (and
+# Fixed seeds by default, half on each kernel; MODEL_SEED=N MODEL_SEEDS=N MODEL_OPS=N (and
 # MODEL_PAIR_SEEDS, MODEL_PAIR_OPS) for other or longer runs, e.g.
 #   tests/vm/run -- env MODEL_SEED=1000 MODEL_SEEDS=500 tests/kernel/050-model-random.sh
 # Not on the debug kernel: random data over the paths that 010-029 take
@@ -22,8 +22,9 @@
 . "$(dirname "$0")/../lib/colo.sh"
 
 MODEL=$DMCOLO_TOP/build/tests/colo-model
-SEED=${MODEL_SEED:-1} SEEDS=${MODEL_SEEDS:-$(colo_load 60 12)} OPS=${MODEL_OPS:-200}
-PAIR_SEEDS=${MODEL_PAIR_SEEDS:-$(colo_load 6 1)} PAIR_OPS=${MODEL_PAIR_OPS:-150}
+# deb61 runs seeds 1-30, deb612 31-60 (colo_first_seed).
+SEED=${MODEL_SEED:-$(colo_first_seed 60)} SEEDS=${MODEL_SEEDS:-30} OPS=${MODEL_OPS:-200}
+PAIR_SEEDS=${MODEL_PAIR_SEEDS:-3} PAIR_OPS=${MODEL_PAIR_OPS:-150}
 LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2 NBD=/dev/nbd0
 RESET=/tmp/model-reset.sh
 

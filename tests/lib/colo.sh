@@ -345,6 +345,23 @@ colo_load() {
 	esac
 }
 
+# colo_by_kernel DEB61 DEB612 DEBUG: the value for the kernel running
+# (deb61 and any other 6.1, the debug kernel, else deb612's): for a load
+# that one kernel must carry whole (deb61's parallel vCPUs for a race)
+# and the others only in part.
+colo_by_kernel() {
+	case $(uname -r) in
+	*-dmcolo-debug) echo "$3" ;;
+	6.1.*) echo "$1" ;;
+	*) echo "$2" ;;
+	esac
+}
+
+# colo_first_seed TOTAL: deb61 and deb612 each run half of TOTAL seeds, a
+# different half (deb61 from 1, deb612 from TOTAL / 2 + 1): together
+# they cover what one kernel running all of them would, in half the time.
+colo_first_seed() { colo_by_kernel 1 $(($1 / 2 + 1)) 1; }
+
 # --- dmcoloctl on the two nodes of pair_net
 
 CTL=$DMCOLO_TOP/tools/dmcoloctl/dmcoloctl
