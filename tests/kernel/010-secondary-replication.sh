@@ -2,9 +2,12 @@
 # QEMU's tests/unit/test-replication.c, secondary side, with exact byte
 # compares: start, primary writes through colo-ingress, secondary writes,
 # checkpoint, failover, and what is refused after failover.
-# Not on deb61: the secondary's data paths, which the model tests (050, 051)
-# take there on scsi_debug with parallel vCPUs.
-# kernels: deb612 debug
+# Only on the debug kernel (a 6.12 kernel with memory and lock checks):
+# the secondary's data paths, which the model tests (050, 051) take on
+# Only on deb612: the secondary's data paths, which every secondary
+# test on the debug kernel takes, and the model tests (050, 051) on deb61
+# with random data.
+# kernels: deb612
 # timeout: 300
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

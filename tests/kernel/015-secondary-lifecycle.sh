@@ -4,9 +4,9 @@
 # running drops the buffer cleanly (the disk keeps the primary's writes)
 # and the disk can take a new colo-secondary at once.
 # matrix: suspend/resume, table reload, dmsetup remove of a running colo-secondary -> buffer, state and epoch kept; remove drops the buffer, the disk keeps the primary's writes
-# Not on deb61: lifecycle steps one after another; 043 and 047 do
-# them under I/O there.
-# kernels: deb612 debug
+# Only on the debug kernel (6.12 with memory and lock checks): lifecycle
+# steps one after another; 043 and 047 do them under I/O.
+# kernels: debug
 # timeout: 300
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

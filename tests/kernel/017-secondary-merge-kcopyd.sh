@@ -11,8 +11,9 @@
 # secondary view byte for byte. A control with 64 KiB chunks shows the
 # probes telling the two paths apart.
 # matrix: failover merge of chunks larger than the merge buffers (2 MiB chunks, partial last chunk) -> dm-kcopyd copies each (kprobe count), disk = secondary view
-# Not on deb61: 016 and 046 merge there under parallel vCPUs.
-# kernels: deb612 debug
+# Only on the debug kernel (6.12 with memory and lock checks): 016 and
+# 046 merge on deb61 under parallel vCPUs.
+# kernels: debug
 # timeout: 300
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

@@ -13,9 +13,9 @@
 # Meant to fail, not yet run, with the slot not released (the write after
 # the repair would find the buffer full).
 # matrix: buffer device fails under the copy-in of a partial secondary write -> EIO to the writer, broken, copy_failed, nothing buffered, view unchanged, the slot reused; after repair the write works and failover gives disk = view
-# Not on deb61: injected copy-in faults (dm-flakey), the same on
-# every disk.
-# kernels: deb612 debug
+# Only on the debug kernel (6.12 with memory and lock checks): injected
+# copy-in faults (dm-error), the same on every disk.
+# kernels: debug
 # timeout: 300
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

@@ -9,9 +9,9 @@
 # out), the resync copies just the logged regions, and after a two-node
 # checkpoint the three disks are identical, byte for byte.
 # matrix: NBD server killed, link cut, server frozen (SIGSTOP) under writes -> primary writes keep completing within the NBD timeout, degraded, resync copies the logged regions, the three disks identical
-# Not on deb61: NBD failures one scenario after another; 046 and 043
-# race I/O with state changes there.
-# kernels: deb612 debug
+# deb61 runs the three scenarios with parallel vCPUs, the debug kernel
+# (6.12 with memory and lock checks) one.
+# kernels: deb61 debug
 # timeout: 900
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

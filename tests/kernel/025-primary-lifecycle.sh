@@ -9,9 +9,9 @@
 # nothing on the local disk, releases the NBD device, and the local disk
 # takes a new colo-primary at once.
 # matrix: suspend/resume, reload, a new remote, dmsetup remove with forwards in flight -> dirty log and state kept, degraded until resync, remove loses nothing local
-# Not on deb61: lifecycle steps one after another; 043 does them
-# under I/O there.
-# kernels: deb612 debug
+# Only on the debug kernel (6.12 with memory and lock checks): lifecycle
+# steps one after another; 043 does them under I/O on deb61 and deb612.
+# kernels: debug
 # timeout: 900
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

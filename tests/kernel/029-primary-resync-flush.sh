@@ -12,6 +12,9 @@
 # region in sync at once: the resync would end replicating, 64/64, with
 # nothing on the disk.
 # matrix: secondary disk fails under resync copies nbd-server acknowledged from its page cache -> no region in sync, degraded remote_flush, a resync copies them all again
+# deb61 on scsi_debug with parallel vCPUs, and the debug kernel (6.12
+# with memory and lock checks).
+# kernels: deb61 debug
 # timeout: 600
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

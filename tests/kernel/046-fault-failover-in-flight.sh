@@ -17,6 +17,9 @@
 # conclusive (a fixed sleep ends before a slow merge reaches the chunk, and
 # a write held back slows fio below the 64 writes a round waits for).
 # COLO_FENCE_ROUNDS=N sets the rounds (a soak: 200).
+# deb61 runs 8 rounds with parallel vCPUs, the debug kernel (6.12 with
+# memory and lock checks) 2.
+# kernels: deb61 debug
 # timeout: 900
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

@@ -16,6 +16,9 @@
 # removal (at most 30 s) and the test removes the device while it waits.
 # That run was not completed yet.
 # COLO_REMOVE_ROUNDS=N sets the rounds (a soak: 100).
+# deb61 runs 8 rounds with parallel vCPUs, the debug kernel (6.12 with
+# memory and lock checks) 4.
+# kernels: deb61 debug
 # timeout: 900
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"
