@@ -65,7 +65,7 @@ all: module tools
 # Kbuild builds external modules in the source directory; copy the sources
 # to one directory per kernel so several kernels can be built side by side.
 module:
-	@test -f $(KDIR)/Makefile || { echo "no kernel build tree at '$(KDIR)' (install headers or set KDIR/KVER)" >&2; exit 1; }
+	@test -f $(KDIR)/Makefile || { echo "no kernel build tree at '$(KDIR)' (install your kernel's headers, or set KERNEL=deb61|deb612|debug after scripts/kernels ensure, or KDIR)" >&2; exit 1; }
 	@mkdir -p $(MODBUILD)/module
 	@cp -p $(MOD_SOURCES) $(MODBUILD)/module/
 	$(MAKE) -C $(KDIR) M=$(MODBUILD)/module CONFIG_DM_COLO=m modules
