@@ -4,8 +4,8 @@
 # (build/tests/colo-stress). Exact compares of the disk and the secondary
 # view against the model after each epoch, after a checkpoint, and after a
 # failover whose merge runs under secondary load with reads verified.
-# Not on the debug kernel: a stress of 010's paths; deb61 runs it with
-# its vCPUs in parallel.
+# Not on the debug kernel: a stress of the secondary's paths; deb61
+# runs it with its vCPUs in parallel.
 # kernels: deb61 deb612
 # timeout: 600
 . "$(dirname "$0")/../lib/ktap.sh"

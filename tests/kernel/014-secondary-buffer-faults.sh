@@ -6,9 +6,9 @@
 # secondary's writes, byte for byte.
 # matrix: buffer full (a small buffer) -> the primary write that cannot save its chunk fails with EIO and never reaches the disk; broken; failover gives the checkpoint plus the secondary's writes
 # matrix: buffer device I/O errors (dm-flakey) -> the same
-# Only on the debug kernel (6.12 with memory and lock checks): buffer
-# accounting, the same code on every disk and CPU.
-# kernels: debug
+# Only on deb612: buffer accounting, the same code on every disk and
+# CPU; 018, 046 and 047 fill and grow the buffer on the debug kernel.
+# kernels: deb612
 # timeout: 300
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

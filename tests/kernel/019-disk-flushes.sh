@@ -10,7 +10,7 @@
 # colo-primary over L, forwarding over NBD to S-in.
 # Only on deb61: scsi_debug's volatile write cache is the point, and
 # the flush paths do not differ between the kernels (the debug kernel
-# takes them in 029 and 027).
+# takes them in 029).
 # kernels: deb61
 # timeout: 900
 . "$(dirname "$0")/../lib/ktap.sh"

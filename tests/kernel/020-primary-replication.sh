@@ -8,9 +8,10 @@
 # writes (fio with crc32c verify, colo-overlap). Every phase ends with a
 # two-node checkpoint and an exact compare of the primary disk, the
 # secondary disk and the secondary view.
-# Not on the debug kernel: the forwarding paths, async and sync, are
-# taken there by 023, 025, 027, 029 and 043 (under load).
-# kernels: deb61 deb612
+# Only on deb61 (scsi_debug, parallel vCPUs): on 6.12 the forwarding
+# paths run in 050 and 051 (pair mode) and dmcoloctl's tests on deb612,
+# and in 025, 029, 046 and 047 on the debug kernel.
+# kernels: deb61
 # timeout: 900
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

@@ -7,7 +7,7 @@
 # ramdisk behind dm-linear here (no NBD needed to parse a table); loading
 # the `error` target under it makes the primary degraded.
 # Only on deb612: argument parsing does not depend on the disks or on
-# parallel vCPUs (the debug kernel checks the parsers in 011 and 040).
+# parallel vCPUs (the debug kernel checks the parsers in 040).
 # kernels: deb612
 # timeout: 300
 . "$(dirname "$0")/../lib/ktap.sh"

@@ -8,7 +8,8 @@
 # stay within it, and so does the peak. Nothing is lost: after a two-node
 # checkpoint the three disks are identical.
 # matrix: slow remote (dm-delay, nbd-server syncing) -> bytes in flight never above max_inflight_kb, nothing lost
-# Not on the debug kernel: the window's accounting is 020's path there.
+# Not on the debug kernel: the window's accounting is on the path of
+# every forward there (025, 029, 046, 047).
 # kernels: deb61 deb612
 # timeout: 900
 . "$(dirname "$0")/../lib/ktap.sh"

@@ -10,7 +10,7 @@
 # takes a new colo-primary at once.
 # matrix: suspend/resume, reload, a new remote, dmsetup remove with forwards in flight -> dirty log and state kept, degraded until resync, remove loses nothing local
 # Only on the debug kernel (6.12 with memory and lock checks): lifecycle
-# steps one after another; 043 does them under I/O on deb61 and deb612.
+# steps one after another; 043 does them under I/O on deb61.
 # kernels: debug
 # timeout: 900
 . "$(dirname "$0")/../lib/ktap.sh"

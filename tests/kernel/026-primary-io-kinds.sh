@@ -5,8 +5,8 @@
 # (FUA) writes, fsync, write-zeroes, and a discard when the device offers
 # one. In both modes, after a two-node checkpoint the local disk is the
 # model and the secondary disk and view are the local disk, byte for byte.
-# Not on the debug kernel: 020's paths with other bio kinds, at a cost CI
-# cannot pay there.
+# Not on the debug kernel: the forwarding paths with other bio kinds, at
+# a cost CI cannot pay there.
 # kernels: deb61 deb612
 # timeout: 600
 . "$(dirname "$0")/../lib/ktap.sh"

@@ -22,9 +22,9 @@
 #      secondary view stays exact (also after a write into a failed chunk);
 #      once the disk is healed another `failover` retries: standalone, every
 #      chunk merged, disk = secondary view byte for byte.
-# Only on the debug kernel (6.12 with memory and lock checks): injected
-# disk errors (dm-error, dm-delay), the same on every disk.
-# kernels: debug
+# Only on deb612: injected disk errors (dm-error, dm-delay), the same on
+# every disk; 018 takes the copy-in error path on the debug kernel.
+# kernels: deb612
 # timeout: 300
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"

@@ -21,7 +21,7 @@ CONC=$DMCOLO_TOP/build/tests/colo-concurrent
 D=/dev/testdisk0 B=/dev/testdisk1 L=/dev/testdisk2 NBD=/dev/nbd0
 S=/dev/mapper/sec SIN=/dev/mapper/sec-in P=/dev/mapper/pri
 SIZE=$((4 << 20)) T=/tmp/concurrent
-OPS=$(colo_by_kernel 700 600 300)	# deb61: parallel vCPUs
+OPS=$(colo_by_kernel 500 400 300)	# deb61: parallel vCPUs
 cleanup() {
 	pair_teardown pri sec $NBD
 	rmmod nbd 2>/dev/null
