@@ -15,10 +15,8 @@
 . "$(dirname "$0")/../lib/colo.sh"
 
 MiB=$((1 << 20))
-# The debug kernel copies a quarter of it: the same paths, 4 regions.
-MB=$(colo_load 32 8)
-DISK=$((MB * MiB)) LEN=$((MB * MiB - 65536))	# bytes: the disks, the target
-NR=$((MB / 2))	# regions of 4096 sectors (2 MiB): all whole but the last, 64 KiB short
+DISK=$((32 * MiB)) LEN=$((32 * MiB - 65536))	# bytes: the disks, the target
+NR=16	# regions of 4096 sectors (2 MiB): 15 whole, the last 64 KiB short
 P=/dev/mapper/pri S=/dev/mapper/sec
 LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2 NBD=/dev/nbd0
 OVERLAP=$DMCOLO_TOP/build/tests/colo-overlap
@@ -44,7 +42,7 @@ head_is() {
 	same_bytes "$1" 0 /tmp/psy-head
 }
 
-disk_setup 3 $MB
+disk_setup 3 32
 random_file /tmp/psy-local $DISK
 random_file /tmp/psy-remote $DISK
 write_direct $LOCAL 0 /tmp/psy-local
@@ -75,7 +73,7 @@ ktap_check "stopped: a new image over the whole target" write_direct_dev $P 0 /t
 ktap_check "0/$NR in sync" test "$(fields 1 3)" = "idle 0/$NR"
 # The writer runs before, during and after the whole sync: SIGUSR1 ends it
 # (then it checks every sector) once replicating.
-"$OVERLAP" --dev $P --offset $((DISK / 4)) --area $((2 * MiB)) --threads 4 --writes 100000000 \
+"$OVERLAP" --dev $P --offset $((8 * MiB)) --area $((2 * MiB)) --threads 4 --writes 100000000 \
 	--seconds 900 > /tmp/psy-overlap.log 2>&1 &
 load=$!
 sleep 1

@@ -31,7 +31,7 @@ SIZE=$((16 << 20)) SECTORS=$((16 << 11))
 # to the disk (their chunk is saved already), in flight at the fence.
 HOT=$((2 << 20))
 S=/dev/mapper/ff IN=/dev/mapper/ff-in
-ROUNDS=${COLO_FENCE_ROUNDS:-$(colo_by_kernel 8 4 2)}	# deb61: parallel vCPUs
+ROUNDS=${COLO_FENCE_ROUNDS:-$(colo_load 8 2)}
 fio_pid="" stress_pid=""
 cleanup() {
 	touch /tmp/ff-stop

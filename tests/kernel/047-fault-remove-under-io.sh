@@ -27,7 +27,7 @@
 STRESS=$DMCOLO_TOP/build/tests/colo-stress
 SIZE=$((32 << 20)) SECTORS=$((32 << 11))
 S=/dev/mapper/rr IN=/dev/mapper/rr-in
-ROUNDS=${COLO_REMOVE_ROUNDS:-$(colo_by_kernel 8 4 4)}	# deb61: parallel vCPUs
+ROUNDS=${COLO_REMOVE_ROUNDS:-$(colo_load 8 4)}
 fio_pid=""
 cleanup() {
 	touch /tmp/rr-stop
