@@ -10,8 +10,10 @@
 # (the buffer has 31 free slots) leave room. With the buffer back, the same
 # write succeeds, and a failover gives the disk the secondary view.
 # Fails on the old code, which stayed running (seen in every earlier run).
-# Meant to fail, not yet run, with the slot not released (the write after
-# the repair would find the buffer full).
+# Fails with the slot not released (copy_in_done() without
+# colo_buffer_release(), run on deb612): the write after the repair finds
+# the buffer full (EIO, result 11), and the failover does not report 2/2
+# merged (12).
 # matrix: buffer device fails under the copy-in of a partial secondary write -> EIO to the writer, broken, copy_failed, nothing buffered, view unchanged, the slot reused; after repair the write works and failover gives disk = view
 # Only on the debug kernel (6.12 with memory and lock checks): injected
 # copy-in faults (dm-error), the same on every disk.

@@ -8,9 +8,10 @@
 # degraded with remote_flush and no region in sync. Over the repaired disk
 # a new secondary and a plain resync copy every region again; then the
 # primary's disk and the secondary disk are identical.
-# Meant to fail (the run was not made yet) with copy_done() setting its
-# region in sync at once: the resync would end replicating, 64/64, with
-# nothing on the disk.
+# Fails with copy_done() setting its region in sync at once (run on
+# deb612): 64/64 in sync after the failed flush (result 6), so the resync
+# copies nothing again (8) and the secondary disk is not the primary's
+# (9).
 # matrix: secondary disk fails under resync copies nbd-server acknowledged from its page cache -> no region in sync, degraded remote_flush, a resync copies them all again
 # deb61 on scsi_debug with parallel vCPUs, and the debug kernel (6.12
 # with memory and lock checks).

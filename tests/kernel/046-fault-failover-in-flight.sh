@@ -11,11 +11,12 @@
 # whatever the primary wrote. Then the disk is the next round's checkpoint.
 #
 # The window is as wide as a disk's queue is deep: a few microseconds on a
-# ramdisk, so a round rarely hits it. Showing that the check fails on the
-# old code needs the window widened (a passed write held back in
-# ingress_map() until the merge has run); the attempts so far were not
-# conclusive (a fixed sleep ends before a slow merge reaches the chunk, and
-# a write held back slows fio below the 64 writes a round waits for).
+# ramdisk, so a round rarely hits it. Shown able to fail with the window
+# widened by hand (deb612, 4 rounds): merge_step() without its
+# ingress_fenced check, plus a 300 ms sleep before one passed ingress write
+# in 8 goes to the disk (colo_dispatch, ACT_DISK, COLO_IO_COUNTED): all 4
+# rounds failed ("the secondary sees a primary write"); the sleep alone
+# with the fence: all 4 passed.
 # COLO_FENCE_ROUNDS=N sets the rounds (a soak: 200).
 # deb61 runs 8 rounds with parallel vCPUs, the debug kernel (6.12 with
 # memory and lock checks) 2.

@@ -11,10 +11,13 @@
 # kind; colo-stress's model the second.
 #
 # The window of an ingress write growing the index while the colo-secondary
-# goes away is a page allocation wide. To show KASAN reports it on the old
-# code (the grow not counted in flight), widen it: the grow waits for the
-# removal (at most 30 s) and the test removes the device while it waits.
-# That run was not completed yet.
+# goes away is a page allocation wide. Shown able to fail with it widened
+# by hand (deb612, round 1): the grow in colo_dispatch() not counted in
+# nr_inflight, plus a wait before colo_buffer_grow() until colo->detached
+# (at most 30 s) and 200 ms more: "BUG: kernel NULL pointer dereference"
+# in colo_buffer_grow (the buffer freed by the removal), the VM down; the
+# wait alone with the grow counted: the removal waits for it and the
+# round passes.
 # COLO_REMOVE_ROUNDS=N sets the rounds (a soak: 100).
 # deb61 runs 8 rounds with parallel vCPUs, the debug kernel (6.12 with
 # memory and lock checks) 4.
