@@ -582,6 +582,17 @@ static void dispatch_copy(struct colo_primary *pc, struct primary_io *io)
 	dm_kcopyd_copy(pc->kc, &from, 1, &to, 0, copy_done, io);
 }
 
+/*
+ * A discard the remote cannot take stays local: what a discarded range
+ * reads afterwards is unspecified on each disk (dm-colo.rst), so the
+ * remote's old bytes are as valid as the local's zeros, and the region
+ * needs no resync. Forwarding it would fail and degrade the pair.
+ */
+static bool discard_stays_local(struct colo_primary *pc, struct primary_io *io)
+{
+	return bio_op(io->bio) == REQ_OP_DISCARD && !bdev_max_discard_sectors(pc->remote);
+}
+
 static bool overlaps_earlier_locked(struct colo_primary *pc, struct primary_io *io)
 {
 	struct primary_io *other;
@@ -607,7 +618,7 @@ static void dispatch_waiting(struct colo_primary *pc)
 	list_for_each_entry_safe(io, tmp, &pc->waiting, waiting) {
 		if (overlaps_earlier_locked(pc, io))
 			continue;
-		if (!(io->flags & IO_COPY)) {
+		if (!(io->flags & IO_COPY) && !discard_stays_local(pc, io)) {
 			if (forwarding(pc->state)) {
 				if (pc->bytes_inflight &&
 				    pc->bytes_inflight + io->bytes > pc->max_inflight)
@@ -1357,6 +1368,13 @@ static int primary_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	ti->num_flush_bios = 1;
 	ti->num_discard_bios = 1;
 	ti->num_write_zeroes_bios = 1;
+	/*
+	 * The device discards when the local disk does, whatever the remote
+	 * can: dm then does not ask every device, the stacked limits are the
+	 * local disk's (a remote's 0 does not count), and a discard the remote
+	 * cannot take stays local (discard_stays_local).
+	 */
+	ti->discards_supported = bdev_max_discard_sectors(pt->local->bdev) > 0;
 	return 0;
 
 bad:
@@ -1702,7 +1720,7 @@ static int primary_iterate_devices(struct dm_target *ti, iterate_devices_callout
 
 static struct target_type colo_primary_target = {
 	.name = "colo-primary",
-	.version = {1, 0, 1},
+	.version = {1, 0, 2},
 	.module = THIS_MODULE,
 	.ctr = primary_ctr,
 	.dtr = primary_dtr,

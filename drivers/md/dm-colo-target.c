@@ -68,6 +68,7 @@ enum colo_error {
 	COLO_ERR_BUFFER_IO,	/* a read or write on the buffer failed */
 	COLO_ERR_MERGE,		/* a merge copy failed */
 	COLO_ERR_NOMEM,		/* no memory for the index */
+	COLO_ERR_DISK_IO,	/* a primary write to the disk failed */
 };
 
 static const char * const colo_error_names[] = {
@@ -77,6 +78,7 @@ static const char * const colo_error_names[] = {
 	[COLO_ERR_BUFFER_IO] = "buffer_io",
 	[COLO_ERR_MERGE] = "merge_failed",
 	[COLO_ERR_NOMEM] = "no_memory",
+	[COLO_ERR_DISK_IO] = "disk_io",
 };
 
 struct colo_disk;
@@ -1264,6 +1266,14 @@ static int colo_end_io(struct dm_target *ti, struct bio *bio, blk_status_t *erro
 	/* As for a failed copy-in: the buffer device is not to be trusted. */
 	if (*error && (io->flags & COLO_IO_TO_BUFFER))
 		set_broken_locked(colo, COLO_ERR_BUFFER_IO);
+	/*
+	 * The disk lacks a primary write: it is no checkpoint any more. The
+	 * primary may never hear of it (nbd-server 3.24 ignores the fsync of
+	 * its "sync" writes, and that fsync consumes the error a later flush
+	 * would report), so the checkpoint is refused here.
+	 */
+	if (*error && (io->flags & COLO_IO_COUNTED))
+		set_broken_locked(colo, COLO_ERR_DISK_IO);
 	if (pe) {
 		if (!*error)
 			colo_buffer_commit(colo->buffer, pe->chunk, pe->slot);
@@ -1483,7 +1493,7 @@ static void secondary_io_hints(struct dm_target *ti, struct queue_limits *limits
 
 static struct target_type colo_secondary_target = {
 	.name = "colo-secondary",
-	.version = {1, 0, 2},
+	.version = {1, 1, 0},
 	.module = THIS_MODULE,
 	.ctr = secondary_ctr,
 	.dtr = secondary_dtr,

@@ -121,8 +121,9 @@ write_ms() {
 #              S = colo-secondary SDISK SBUF 128, started
 #
 # nbd-server is Debian's reference NBD server: it honours NBD_CMD_FLUSH
-# with an fsync of the export, FUA and TRIM (nbd_serve turns flush, fua and
-# trim on). It writes through its page cache, so a forwarded write is on
+# with an fsync of the export and FUA (nbd_serve turns flush and fua on,
+# and trim off: dm-colo.rst, "What the NBD export must do"). It writes
+# through its page cache, so a forwarded write is on
 # the secondary disk only after a flush, which the primary's `checkpoint`
 # sends: the secondary disk is compared after checkpoints; before one, what
 # the remote acknowledged is in nbd-server's page cache (pair_remote_has).

@@ -6,7 +6,10 @@
 NBD_TIMEOUT=${NBD_TIMEOUT:-10}
 
 # nbd_serve NAME DEV ADDR PORT [NETNS]: export DEV as NAME; flush and FUA
-# on, so a flush from the client reaches DEV before it completes.
+# on, so a flush from the client reaches DEV before it completes; TRIM off
+# as dmcoloctl has it (nbd-server 3.24 computes its length wrongly:
+# dm-colo.rst, "What the NBD export must do"), so the client takes no
+# discards; NBD_TRIM=true turns it on.
 # NBD_EXPORT_EXTRA: more lines for the export's section (e.g. "sync = true":
 # an fsync after every write, so each write reaches DEV before its reply).
 nbd_serve() {
@@ -22,7 +25,7 @@ nbd_serve() {
 	exportname = $dev
 	flush = true
 	fua = true
-	trim = true
+	trim = ${NBD_TRIM:-false}
 	${NBD_EXPORT_EXTRA:-}
 	CONF
 	${ns:+ip netns exec "$ns"} nbd-server -C "$conf" -p "/tmp/nbd-$name.pid" || return 1

@@ -83,7 +83,6 @@ struct options {
 	uint64_t seed;
 	unsigned int seeds, ops, first_result;
 	bool no_failover;
-	bool primary_discards;			/* pair mode: OP_PRI_DISCARD */
 };
 
 /* One seed's run. */
@@ -106,10 +105,13 @@ struct run {
 	/* the model */
 	enum state state;
 	uint8_t *disk, *view, *local;
-	/* pair mode: sectors a primary discard reached since the last barrier
-	 * and no primary write has rewritten since; the remote holds each
-	 * either as before the discard (@alt) or zeros. */
+	/* pair mode, per sector: DISCARD_PENDING, a primary discard reached it
+	 * since the last barrier, and the remote holds it either as before the
+	 * discard (@alt) or zeros; DISCARD_DIVERGED, a barrier found what the
+	 * remote holds (in @disk), which may differ from @local; 0, the remote
+	 * holds @local from the next barrier on. A primary write ends both. */
 	uint8_t *discarded, *alt;
+	bool remote_discards;		/* the remote takes forwarded discards */
 	uint8_t *buffered;		/* per chunk, this epoch */
 	unsigned int nbuffered;
 	bool pri_dead;			/* pair mode: after a failover */
@@ -267,9 +269,10 @@ static bool dm_message(const char *name, const char *msg)
 }
 
 /* The status line of NAME's only target, in @out. */
-static bool dm_status(const char *name, char *out, size_t len)
+/* The parameters of a device's first target: its status or its table. */
+static bool dm_params(const char *name, int task, char *out, size_t len)
 {
-	struct dm_task *dmt = dm_task_create(DM_DEVICE_STATUS);
+	struct dm_task *dmt = dm_task_create(task);
 	uint64_t start, length;
 	char *type = NULL, *params = NULL;
 	bool ok = false;
@@ -285,6 +288,34 @@ static bool dm_status(const char *name, char *out, size_t len)
 	}
 	dm_task_destroy(dmt);
 	return ok;
+}
+
+static bool dm_status(const char *name, char *out, size_t len)
+{
+	return dm_params(name, DM_DEVICE_STATUS, out, len);
+}
+
+/*
+ * Pair mode: whether colo-primary forwards discards, that is whether its
+ * remote device (the table's second device, MAJ:MIN) takes them.
+ */
+static bool remote_takes_discards(const char *primary)
+{
+	char table[512], remote[64], path[128];
+	unsigned long long max = 0;
+	FILE *f;
+
+	if (!dm_params(primary, DM_DEVICE_TABLE, table, sizeof(table)) ||
+	    sscanf(table, "%*s %63s", remote) != 1)
+		return false;
+	snprintf(path, sizeof(path), "/sys/dev/block/%s/queue/discard_max_bytes", remote);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (fscanf(f, "%llu", &max) != 1)
+		max = 0;
+	fclose(f);
+	return max > 0;
 }
 
 /* An O_DIRECT descriptor for a dm device by name (the /dev/dm-N node that
@@ -849,18 +880,23 @@ static void op_message(struct run *r, enum op_kind kind)
 /* ---- pair mode: the primary side */
 
 /*
- * A discard through colo-primary goes to the local disk and is forwarded
- * as a discard (dm-colo.rst, colo-primary Design): what a discarded range
- * reads afterwards is up to each device, so the two disks may differ
- * there. The model's rule, per 512-byte sector of the range: the local
- * disk holds its old bytes or zeros (read back and adopted at once, as
- * adopt_discarded does for the ingress), and so does the secondary disk,
- * independently of the local one; the secondary's is checked and adopted
- * at the next barrier (primary_barrier), when the forwarded discard is
- * known to have reached it. The chunks it touches are saved in the
- * secondary's buffer like a write's, and the secondary view does not
- * change. A later primary write to a sector ends its pending state.
+ * A discard through colo-primary goes to the local disk and, when the
+ * remote takes discards, is forwarded as a discard (dm-colo.rst,
+ * colo-primary Design): what a discarded range reads afterwards is up to
+ * each device, so the two disks may differ there. The model's rule, per
+ * 512-byte sector of the range: the local disk holds its old bytes or
+ * zeros (read back and adopted at once, as adopt_discarded does for the
+ * ingress), and so does the secondary disk, independently of the local
+ * one; the secondary's is checked and adopted at the next barrier
+ * (primary_barrier), when the forwarded discard is known to have reached
+ * it. The chunks it touches are saved in the secondary's buffer like a
+ * write's, and the secondary view does not change. A remote that takes no
+ * discards (the test bed's export: tests/lib/nbd.sh) sees nothing: the
+ * secondary disk keeps exactly its old bytes, and no chunk is saved. A
+ * later primary write to a sector ends its pending state.
  */
+enum { DISCARD_PENDING = 1, DISCARD_DIVERGED = 2 };
+
 static void clear_discarded(struct run *r, uint64_t off, uint64_t len)
 {
 	memset(r->discarded + off / SECTOR, 0, len / SECTOR);
@@ -886,10 +922,12 @@ static void op_primary_data(struct run *r, enum op_kind kind)
 	expect(r, op_names[kind], ret, true);
 	if (kind == OP_PRI_DISCARD) {
 		for (s = off / SECTOR; s < (off + len) / SECTOR; s++) {
-			if (r->discarded[s])
+			if (r->discarded[s] == DISCARD_PENDING)
 				continue;	/* still old-or-zeros: keep the old */
-			r->discarded[s] = 1;
-			memcpy(r->alt + s * SECTOR, r->local + s * SECTOR, SECTOR);
+			/* what the remote holds once earlier forwards landed */
+			memcpy(r->alt + s * SECTOR, (r->discarded[s] == DISCARD_DIVERGED ?
+						     r->disk : r->local) + s * SECTOR, SECTOR);
+			r->discarded[s] = DISCARD_PENDING;
 		}
 		adopt_discarded(r, "primary disk after a primary discard", r->fd_local,
 				r->local, off, len, NULL);
@@ -899,26 +937,32 @@ static void op_primary_data(struct run *r, enum op_kind kind)
 	}
 	/* It reaches the secondary's disk before the next barrier: the chunks
 	 * it touches are saved in the buffer (never full in pair mode). */
-	model_ingress_chunks(r, off, len, (bool[8]){ 0 });
+	if (kind != OP_PRI_DISCARD || r->remote_discards)
+		model_ingress_chunks(r, off, len, (bool[8]){ 0 });
 	r->buffered_known = false;
 }
 
 /*
  * After a barrier: the secondary disk holds the local disk's bytes, except
- * in sectors a discard left pending, which hold their old bytes or zeros:
- * read them, check, adopt.
+ * in sectors a discard left pending, which hold their old bytes or zeros
+ * (read them, check, adopt: from now on they may differ from the local
+ * disk's), and in sectors an earlier barrier adopted so, which keep what
+ * they held.
  */
 static bool adopt_remote_discards(struct run *r)
 {
 	static const uint8_t zeros[SECTOR];
 	uint64_t s, n = r->size / SECTOR;
+	bool pending = false;
 	const uint8_t *got;
 	int ret;
 
-	memcpy(r->disk, r->local, r->size);
-	for (s = 0; s < n && !r->discarded[s]; s++)
-		;
-	if (s == n)
+	for (s = 0; s < n; s++) {
+		if (!r->discarded[s])
+			memcpy(r->disk + s * SECTOR, r->local + s * SECTOR, SECTOR);
+		pending |= r->discarded[s] == DISCARD_PENDING;
+	}
+	if (!pending)
 		return true;
 	ret = dev_read(r->fd_disk, r->io2, 0, r->size);
 	if (ret) {
@@ -926,21 +970,23 @@ static bool adopt_remote_discards(struct run *r)
 		return false;
 	}
 	for (s = 0; s < n; s++) {
-		if (!r->discarded[s])
+		if (r->discarded[s] != DISCARD_PENDING)
 			continue;
 		got = r->io2 + s * SECTOR;
-		if (memcmp(got, r->alt + s * SECTOR, SECTOR) && memcmp(got, zeros, SECTOR)) {
+		if (memcmp(got, r->alt + s * SECTOR, SECTOR) &&
+		    (!r->remote_discards || memcmp(got, zeros, SECTOR))) {
 			fail(r, "secondary disk: sector %" PRIu64 " after a primary discard holds "
-			     "neither its old bytes nor zeros", s);
+			     "%s", s, r->remote_discards ? "neither its old bytes nor zeros" :
+			     "other than its old bytes (the remote takes no discards)");
 			return false;
 		}
 		memcpy(r->disk + s * SECTOR, got, SECTOR);
+		r->discarded[s] = DISCARD_DIVERGED;
 		if (memcmp(got, r->alt + s * SECTOR, SECTOR))
 			remote_discard_zeroed++;
 		else
 			remote_discard_kept++;
 	}
-	memset(r->discarded, 0, n);
 	return true;
 }
 
@@ -1054,8 +1100,6 @@ static enum op_kind pick_op(struct run *r)
 		allowed[k] = w[k] > 0;
 		if (r->opt->mode == MODE_PAIR && r->pri_dead &&
 		    (k >= OP_PRI_WRITE || k == OP_CHECKPOINT))
-			allowed[k] = false;
-		if (k == OP_PRI_DISCARD && !r->opt->primary_discards)
 			allowed[k] = false;
 		/* the race needs a certain outcome: a free slot, running */
 		if (k == OP_PAIR && (r->state != ST_RUNNING ||
@@ -1295,6 +1339,7 @@ static bool setup_pair_mode(struct run *r)
 		return false;
 	}
 	r->chunk = 64 * 1024;	/* pair_secondary's */
+	r->remote_discards = remote_takes_discards(r->pri_name);
 	if (!sec_status(r, &ss))
 		return false;
 	r->size = bytes;
@@ -1455,9 +1500,9 @@ static void shrink(const struct options *opt, uint64_t seed, unsigned int failed
 		print_ops(&r);
 		if (opt->mode == MODE_PAIR)
 			printf("# replay: colo-model pair --primary %s --secondary %s --local %s "
-			       "--disk %s --reset '%s' --seed %" PRIu64 " --seeds 1 --ops %u%s\n",
+			       "--disk %s --reset '%s' --seed %" PRIu64 " --seeds 1 --ops %u\n",
 			       opt->primary, opt->secondary, opt->local, opt->disk, opt->reset,
-			       seed, hi, opt->primary_discards ? " --primary-discards" : "");
+			       seed, hi);
 		else
 			printf("# replay: colo-model secondary --disk %s --buffer %s --seed %"
 			       PRIu64 " --seeds 1 --ops %u\n", opt->disk, opt->buffer, seed, hi);
@@ -1473,8 +1518,6 @@ static void usage(FILE *f)
 		"options: --seed N (first seed, default 1)  --seeds N (default 1)\n"
 		"         --ops N (per seed, default 200)  --no-failover  --verbose\n"
 		"         --first-result N (number the KTAP results from N)\n"
-		"         --primary-discards (pair mode: discards through colo-primary;\n"
-		"         off by default, see op_primary_data)\n"
 		"Prints one KTAP result per seed and '# figure:' lines; exit 1 on a mismatch.\n");
 }
 
@@ -1491,7 +1534,6 @@ int main(int argc, char **argv)
 		{ "seeds", required_argument, NULL, 'n' },
 		{ "ops", required_argument, NULL, 'o' },
 		{ "no-failover", no_argument, NULL, 'F' },
-		{ "primary-discards", no_argument, NULL, 'D' },
 		{ "first-result", required_argument, NULL, 'N' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1522,7 +1564,6 @@ int main(int argc, char **argv)
 		case 'n': opt.seeds = strtoul(optarg, NULL, 0); break;
 		case 'o': opt.ops = strtoul(optarg, NULL, 0); break;
 		case 'F': opt.no_failover = true; break;
-		case 'D': opt.primary_discards = true; break;
 		case 'N': opt.first_result = strtoul(optarg, NULL, 0); break;
 		case 'v': verbose = true; break;
 		case 'h': usage(stdout); return 0;
@@ -1567,9 +1608,10 @@ int main(int argc, char **argv)
 	printf("# figure: model_%s_mismatches=%u\n", argv[1], mismatches);
 	printf("# figure: model_%s_failovers=%llu\n", argv[1], stats[OP_FAILOVER]);
 	printf("# figure: model_%s_buffer_full_seeds=%u\n", argv[1], broken_seeds);
-	if (opt.mode == MODE_PAIR)
-		printf("# primary discards: %llu sectors zeroed on the secondary disk, %llu kept\n",
-		       remote_discard_zeroed, remote_discard_kept);
+	if (opt.mode == MODE_PAIR) {
+		printf("# figure: model_pair_discard_sectors_zeroed=%llu\n", remote_discard_zeroed);
+		printf("# figure: model_pair_discard_sectors_kept=%llu\n", remote_discard_kept);
+	}
 	printf("# operations by kind:");
 	for (i = 0; i < OP_KINDS; i++)
 		if (stats[i])

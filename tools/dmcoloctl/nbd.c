@@ -102,14 +102,16 @@ int nbd_server_start(const char *name, const struct node_state *st, char *err, s
 	/*
 	 * flush and fua: colo-primary's checkpoint flushes the export, and the
 	 * server must pass that on (without "flush" the client's flush is a
-	 * no-op). trim passes discards on.
+	 * no-op). trim stays off: nbd-server 3.24's TRIM punches the wrong
+	 * length (dm-colo.rst, "What the NBD export must do"); colo-primary
+	 * then keeps discards local.
 	 */
 	fprintf(f, "[generic]\nuser = root\ngroup = root\nlistenaddr = %s\nport = %u\n"
 		"allowlist = true\n", st->host, st->port);
 	if (st->tls_cert[0])
 		fprintf(f, "certfile = %s\nkeyfile = %s\ncacertfile = %s\nforce_tls = true\n",
 			st->tls_cert, st->tls_key, st->tls_ca);
-	fprintf(f, "[%s]\nexportname = /dev/mapper/%s%s\nflush = true\nfua = true\ntrim = true\n",
+	fprintf(f, "[%s]\nexportname = /dev/mapper/%s%s\nflush = true\nfua = true\ntrim = false\n",
 		name, name, COLO_INGRESS_SUFFIX);
 	if (fclose(f)) {
 		snprintf(err, err_len, "cannot write %s: %s", conf, strerror(errno));
