@@ -982,7 +982,15 @@ bad_pool:
 	return ERR_PTR(r);
 }
 
-/* The last colo-secondary instance is gone. Context: dtr, may sleep. */
+/*
+ * The last colo-secondary instance is gone. Context: dtr, may sleep.
+ *
+ * The waits are uninterruptible: a dtr cannot fail, and nothing may be
+ * freed while the merge or an I/O still uses it (dm core too waits for
+ * in-flight bios without a timeout before it calls us). What a caller
+ * can refuse is done before: the failover message's wait is killable, and
+ * dmcoloctl refuses to remove a secondary whose merge is stalled.
+ */
 static void colo_detach(struct colo_disk *colo)
 {
 	bool stalled;
