@@ -74,4 +74,7 @@ int colo_parse_primary(const char *params, struct colo_primary_status *st);
 #define COLO_ST_REPLICATING "replicating"
 #define COLO_ST_DEGRADED "degraded"
 
+/* The colo-secondary error the tool acts on: the merge stalled. */
+#define COLO_ERR_MERGE_FAILED "merge_failed"
+
 #endif

@@ -530,7 +530,7 @@ int cmd_remove(int argc, char **argv)
 	 */
 	if (st.role == ROLE_SECONDARY && !force && dm_exists(name) &&
 	    !colo_device_status(name, &dev, 1) && dev.kind == COLO_KIND_SECONDARY &&
-	    !strcmp(dev.sec.state, COLO_ST_MERGING) && !strcmp(dev.sec.error, "merge_failed")) {
+	    !strcmp(dev.sec.state, COLO_ST_MERGING) && !strcmp(dev.sec.error, COLO_ERR_MERGE_FAILED)) {
 		errorf("%s: the failover merge has failed chunks, whose secondary writes are only in the buffer: repair the disk and run failover again; --force removes it and loses them",
 		       name);
 		return EXIT_STATE;

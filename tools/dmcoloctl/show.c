@@ -247,7 +247,7 @@ int follow_progress(const char *name, int quiet)
 				break;
 			}
 		} else if (d.kind == COLO_KIND_SECONDARY) {
-			if (!strcmp(d.sec.state, COLO_ST_MERGING) && strcmp(d.sec.error, "merge_failed")) {
+			if (!strcmp(d.sec.state, COLO_ST_MERGING) && strcmp(d.sec.error, COLO_ERR_MERGE_FAILED)) {
 				if (report && !quiet) {
 					progress(name, "merge", d.sec.merged, d.sec.to_merge, t - t0, tty);
 					last = t;

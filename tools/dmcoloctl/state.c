@@ -70,7 +70,11 @@ int state_save(const char *name, const struct node_state *st)
 		st->host, st->port, st->control_port, st->export_name, st->nbd_dev,
 		st->nbd_timeout, st->nbd_connections, st->epoch, st->epoch_known, st->tls_cert,
 		st->tls_key, st->tls_ca, st->tls_hostname);
-	/* The epoch must survive a crash of this node: it makes retries safe. */
+	/*
+	 * Written whole or not at all (fsync, then rename): a killed dmcoloctl
+	 * never leaves half a state. It lives under /run, so it does not
+	 * survive a reboot of the node.
+	 */
 	if (fflush(f) || fsync(fileno(f))) {
 		fclose(f);
 		return -1;
