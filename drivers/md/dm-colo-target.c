@@ -18,6 +18,30 @@
  * on (dm-snapshot's origin lookup is the model) and kept across table
  * reloads of the colo-secondary device.
  *
+ * Locking, outermost first:
+ *  - colo_disks_lock (mutex): the list of disks and each disk's count of
+ *    colo-secondary instances; ctr and dtr only.
+ *  - colo->msg_lock (mutex): one state change by message at a time.
+ *  - colo->ti_lock (mutex): the live colo-secondary instance, for events.
+ *  - colo->lock (spinlock, irq-safe): the state, the index calls into
+ *    dm-colo-buffer, the pending and tracked chunks, the bio lists and the
+ *    counters. Taken in map, end_io, kcopyd callbacks, the worker and the
+ *    messages; nothing sleeps or allocates with it held.
+ *  - nr_inflight and nr_ingress are atomics that the quiescing message,
+ *    the failover fence and the removal wait on (inflight_wait).
+ *
+ * Context of the entry points:
+ *  - map: the submitter's, may sleep (mempool_alloc with GFP_NOIO, the
+ *    index grow); bios that must wait are queued, never waited for.
+ *  - end_io: any, including hard interrupts.
+ *  - copy_in_done, copy_out_done: dm-kcopyd's callback or the merge
+ *    workqueue's (dm-colo-buffer), process context; copy_in_done submits
+ *    the bios that waited for the chunk, and starts no copy itself.
+ *  - colo_worker: process, on its own ordered WQ_MEM_RECLAIM workqueue.
+ *  - message, ctr, dtr, postsuspend, resume: process, may sleep; the
+ *    failover fence's wait is killable, the dtr's waits are not
+ *    (colo_detach).
+ *
  * Documentation/admin-guide/device-mapper/dm-colo.rst has the details.
  */
 #include <linux/blkdev.h>
