@@ -183,8 +183,11 @@ ktap_check "... and the acknowledged writes are on the secondary disk" blocks_ho
 # so that the failing bios are the primary writes colo-ingress passes to
 # the disk, not copy-ins. nbd-server 3.24 ignores the fsync of its "sync"
 # writes, and that fsync consumes the error: the primary may never hear of
-# it. The secondary must: its disk lacks a primary write.
+# it. The secondary must: its disk lacks a primary write. The primary's
+# barrier makes sure every first write (and its copy-in) is done before
+# the disk starts failing.
 write_blocks $P 200 40 remote
+dmsetup message pri 0 checkpoint
 fmr_arm $D 30
 write_blocks $P 200 40 remote
 fmr_disarm $D
