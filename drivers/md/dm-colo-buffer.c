@@ -212,6 +212,17 @@ bad:
 	return ERR_PTR(r);
 }
 
+int colo_buffer_reattach(struct colo_buffer *b, struct block_device *disk,
+			 struct block_device *buf)
+{
+	if (bdev_nr_sectors(disk) != b->disk_sectors ||
+	    (bdev_nr_sectors(buf) >> b->chunk_shift) < b->capacity)
+		return -EINVAL;
+	b->disk = disk;
+	b->buf = buf;
+	return 0;
+}
+
 void colo_buffer_destroy(struct colo_buffer *b)
 {
 	u32 i;

@@ -32,6 +32,14 @@ struct colo_buffer *colo_buffer_create(struct block_device *disk, sector_t disk_
 void colo_buffer_destroy(struct colo_buffer *b);
 
 /*
+ * The devices were opened again (a kept buffer taken over by a new target):
+ * copy through @disk and @buf from now on. -EINVAL when either has changed
+ * size since the index was built. Context: any; no copy may be in flight.
+ */
+int colo_buffer_reattach(struct colo_buffer *b, struct block_device *disk,
+			 struct block_device *buf);
+
+/*
  * The index. None of these sleep or take a lock: the caller serialises all
  * of them (and reserve/commit/drop against each other) with its own lock;
  * they are safe in any context.

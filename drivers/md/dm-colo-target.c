@@ -19,8 +19,8 @@
  * reloads of the colo-secondary device.
  *
  * Locking, outermost first:
- *  - colo_disks_lock (mutex): the list of disks and each disk's count of
- *    colo-secondary instances; ctr and dtr only.
+ *  - colo_disks_lock (mutex): the list of disks, each disk's count of
+ *    colo-secondary instances, owner and parked; ctr and dtr only.
  *  - colo->msg_lock (mutex): one state change by message at a time.
  *  - colo->ti_lock (mutex): the live colo-secondary instance, for events.
  *  - colo->lock (spinlock, irq-safe): the state, the index calls into
@@ -141,6 +141,13 @@ struct colo_disk {
 	struct list_head list;		/* in colo_disks */
 	refcount_t ref;			/* target instances of both kinds */
 	unsigned int nr_secondary;	/* colo-secondary instances (reloads overlap) */
+	/*
+	 * The last colo-secondary went away with secondary writes still
+	 * unmerged: kept, with the module pinned, for the next colo-secondary
+	 * over the same devices. disk and buf are stale meanwhile (only a
+	 * colo-ingress, which holds the disk open, still uses colo->disk).
+	 */
+	bool parked;
 	struct mapped_device *owner;	/* the colo-secondary device */
 	dev_t disk_dev;
 	dev_t buffer_dev;
@@ -211,7 +218,7 @@ struct colo_ingress {
 };
 
 static LIST_HEAD(colo_disks);
-static DEFINE_MUTEX(colo_disks_lock);	/* protects colo_disks, nr_secondary */
+static DEFINE_MUTEX(colo_disks_lock);	/* colo_disks, nr_secondary, owner, parked */
 static struct kmem_cache *colo_pending_cache;
 
 /* Helpers; the ones named *_locked need colo->lock. */
@@ -1008,6 +1015,10 @@ bad_pool:
 
 /*
  * The last colo-secondary instance is gone. Context: dtr, may sleep.
+ * Returns true when the disk object must be kept (parked): its merge is
+ * stalled, and the buffer holds the only copy of secondary writes that
+ * the disk lacks. A dtr cannot refuse, and the index lives in memory only,
+ * so it is kept for the next colo-secondary over the same devices.
  *
  * The waits are uninterruptible: a dtr cannot fail, and nothing may be
  * freed while the merge or an I/O still uses it (dm core too waits for
@@ -1015,9 +1026,9 @@ bad_pool:
  * can refuse is done before: the failover message's wait is killable, and
  * dmcoloctl refuses to remove a secondary whose merge is stalled.
  */
-static void colo_detach(struct colo_disk *colo)
+static bool colo_detach(struct colo_disk *colo)
 {
-	bool stalled;
+	bool stalled, keep;
 
 	/* Never drop secondary writes that are not merged yet. */
 	spin_lock_irq(&colo->lock);
@@ -1030,21 +1041,89 @@ static void colo_detach(struct colo_disk *colo)
 		wait_event(colo->inflight_wait,
 			   READ_ONCE(colo->state) != COLO_MERGING || READ_ONCE(colo->merge_failed));
 	}
-	if (READ_ONCE(colo->state) == COLO_MERGING)
-		DMERR("%pg: merge incomplete (%u chunks failed): disk holds a partial merge",
-		      colo->disk, colo->merge_failed);
 
 	spin_lock_irq(&colo->lock);
 	colo->detached = true;
+	keep = colo->state == COLO_MERGING;
 	spin_unlock_irq(&colo->lock);
 	/* Deferred primary writes are failed by the worker now. */
 	wake_worker(colo);
 	flush_workqueue(colo->wq);
 	wait_event(colo->inflight_wait, !atomic_read(&colo->nr_inflight));
 	flush_workqueue(colo->wq);
+	if (keep) {
+		colo_buffer_merge_release(colo->buffer);
+		DMWARN("%pg: removed with %u of %u chunks unmerged: buffer kept for reuse",
+		       colo->disk, colo_buffer_count(colo->buffer) - colo->merge_done,
+		       colo_buffer_count(colo->buffer));
+		return true;
+	}
 	destroy_workqueue(colo->wq);
 	colo_buffer_destroy(colo->buffer);
 	colo->buffer = NULL;
+	return false;
+}
+
+/*
+ * A colo-secondary instance is gone (dtr, or ctr's error path). The last
+ * one detaches the disk, which is then kept or freed.
+ */
+static void colo_secondary_put(struct colo_disk *colo)
+{
+	bool last, keep = false;
+
+	mutex_lock(&colo_disks_lock);
+	last = !--colo->nr_secondary;
+	mutex_unlock(&colo_disks_lock);
+	if (last) {
+		/* Still listed: a ctr over the disk meanwhile gets -EBUSY. */
+		keep = colo_detach(colo);
+		mutex_lock(&colo_disks_lock);
+		if (keep) {
+			colo->parked = true;
+			colo->owner = NULL;
+			/* rmmod would free the only copy of those writes */
+			__module_get(THIS_MODULE);
+		} else {
+			list_del(&colo->list);
+		}
+		mutex_unlock(&colo_disks_lock);
+	}
+	/* A parked disk keeps the last instance's reference. */
+	if (!keep)
+		colo_put(colo);
+}
+
+/*
+ * A new colo-secondary takes over a parked disk: the same devices and
+ * chunk size, the state (merging, the failed chunks) and the buffer.
+ * Context: ctr, colo_disks_lock held.
+ */
+static int colo_unpark(struct dm_target *ti, struct colo_disk *colo,
+		       struct block_device *disk, struct block_device *buf,
+		       unsigned int chunk_shift)
+{
+	lockdep_assert_held(&colo_disks_lock);
+	if (colo->buffer_dev != buf->bd_dev || colo->chunk_shift != chunk_shift) {
+		ti->error = "disk_dev has a kept buffer: give its buffer_dev and chunk_sectors";
+		return -EINVAL;
+	}
+	if (colo_buffer_reattach(colo->buffer, disk, buf)) {
+		ti->error = "disk_dev or buffer_dev changed size since their buffer was kept";
+		return -EINVAL;
+	}
+	colo->parked = false;
+	colo->owner = dm_table_get_md(ti->table);
+	colo->nr_secondary = 1;
+	spin_lock_irq(&colo->lock);
+	colo->disk = disk;
+	colo->buf = buf;
+	colo->detached = false;
+	spin_unlock_irq(&colo->lock);
+	module_put(THIS_MODULE);
+	DMINFO("%pg: kept buffer taken over, %u chunks to merge: send failover to retry",
+	       disk, colo_buffer_count(colo->buffer) - colo->merge_done);
+	return 0;
 }
 
 /* colo-secondary */
@@ -1147,9 +1226,14 @@ static int secondary_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 
 	mutex_lock(&colo_disks_lock);
 	colo = colo_lookup(disk->bd_dev);
-	if (colo) {
+	if (colo && colo->parked) {
+		r = colo_unpark(ti, colo, disk, buf, ilog2(cs->chunk_sectors));
+	} else if (colo) {
 		/* A table reload of the same device keeps the buffer and state. */
-		if (colo->owner != dm_table_get_md(ti->table)) {
+		if (!colo->nr_secondary) {
+			ti->error = "disk_dev's colo-secondary is being removed";
+			r = -EBUSY;
+		} else if (colo->owner != dm_table_get_md(ti->table)) {
 			ti->error = "disk_dev already has a colo-secondary device";
 			r = -EBUSY;
 		} else if (colo->buffer_dev != buf->bd_dev ||
@@ -1190,14 +1274,7 @@ static int secondary_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	return 0;
 
 bad_colo:
-	mutex_lock(&colo_disks_lock);
-	colo->nr_secondary--;
-	if (!colo->nr_secondary)
-		list_del(&colo->list);
-	mutex_unlock(&colo_disks_lock);
-	if (!colo->nr_secondary)
-		colo_detach(colo);
-	colo_put(colo);
+	colo_secondary_put(colo);
 bad:
 	dm_put_device(ti, cs->buffer);
 bad_buffer:
@@ -1211,22 +1288,13 @@ static void secondary_dtr(struct dm_target *ti)
 {
 	struct colo_secondary *cs = ti->private;
 	struct colo_disk *colo = cs->colo;
-	bool last;
 
 	mutex_lock(&colo->ti_lock);
 	if (colo->ti == ti)
 		colo->ti = NULL;
 	mutex_unlock(&colo->ti_lock);
 
-	mutex_lock(&colo_disks_lock);
-	last = !--colo->nr_secondary;
-	if (last)
-		list_del(&colo->list);
-	mutex_unlock(&colo_disks_lock);
-	if (last)
-		colo_detach(colo);
-	colo_put(colo);
-
+	colo_secondary_put(colo);
 	dm_put_device(ti, cs->buffer);
 	dm_put_device(ti, cs->disk);
 	kfree(cs);
@@ -1525,7 +1593,7 @@ static void secondary_io_hints(struct dm_target *ti, struct queue_limits *limits
 
 static struct target_type colo_secondary_target = {
 	.name = "colo-secondary",
-	.version = {1, 1, 0},
+	.version = {1, 2, 0},
 	.module = THIS_MODULE,
 	.ctr = secondary_ctr,
 	.dtr = secondary_dtr,
@@ -1567,6 +1635,9 @@ static int ingress_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 	mutex_lock(&colo_disks_lock);
 	colo = colo_lookup(ci->disk->bdev->bd_dev);
+	/* Parked, or being removed: it would refuse every bio. */
+	if (colo && !colo->nr_secondary)
+		colo = NULL;
 	if (colo)
 		refcount_inc(&colo->ref);
 	mutex_unlock(&colo_disks_lock);

@@ -22,9 +22,19 @@
 #      secondary view stays exact (also after a write into a failed chunk);
 #      once the disk is healed another `failover` retries: standalone, every
 #      chunk merged, disk = secondary view byte for byte.
-# Only on deb612: injected disk errors (dm-error, dm-delay), the same on
-# every disk; 018 takes the copy-in error path on the debug kernel.
-# kernels: deb612
+#  (d) colo-secondary removed while its merge is stalled (colo-ingress
+#      still there): the kernel cannot refuse a removal, so it keeps the
+#      unmerged buffer for the next colo-secondary over the same devices;
+#      meanwhile the ingress refuses, dm-colo cannot be unloaded (once
+#      colo-ingress is gone too), another chunk size is refused. Created again: merging with
+#      merge_failed, the view exact; after repair failover merges it all.
+# Mutations it kills: never keeping the buffer at removal (36, 38-41: dm-colo
+# unloads, the new colo-secondary starts idle over a half-merged disk);
+# taking it over with another chunk size (37).
+# On deb612, and on the debug kernel for the removal path's locking and
+# leaks (kept buffer, module reference); 018 takes the copy-in error path
+# there too.
+# kernels: deb612 debug
 # timeout: 300
 . "$(dirname "$0")/../lib/ktap.sh"
 . "$(dirname "$0")/../lib/blk.sh"
@@ -91,7 +101,7 @@ random_file /tmp/sde-p 8192
 random_file /tmp/sde-q 4096
 random_file /tmp/sde-whole $C
 
-ktap_plan 31
+ktap_plan 41
 # --- (c) and (a): the disk's reads fail
 ktap_check "start over a random image" fresh
 write_odirect $IN 4096 /tmp/sde-p			# chunk 0 saved
@@ -153,4 +163,25 @@ ktap_check "(b) another failover retries the merge: standalone" failover_standal
 ktap_check "(b) every chunk merged, no error" test "$(colo_fields sde 1 4 7)" = "standalone 12/12 -"
 disk_is_view() { same_bytes /dev/testdisk0 0 /tmp/sde-view && same_bytes $S 0 /tmp/sde-view; }
 ktap_check "(b) disk = secondary view, byte for byte" disk_is_view
+
+# --- (d): colo-secondary removed with its merge stalled
+ktap_check "(d) start again: a new image, 12 chunks buffered, the disk's writes fail" \
+	eval 'fresh && load && disk_mode nowrite'
+ktap_check "(d) failover: merging, nothing merged, merge_failed" \
+	eval 'dmsetup message sde 0 failover && wait_fields sde "1 4 7" "merging 0/12 merge_failed" 30'
+sleep 1
+ktap_check "(d) colo-secondary removed (colo-ingress stays)" dmsetup remove sde
+ktap_check "(d) colo-ingress: detached, refuses a read" \
+	eval 'test "$(colo_status sde-in 1)" = detached && eio read_direct $IN 0 4096'
+ktap_check "(d) with colo-ingress removed too, dm-colo cannot be unloaded: it keeps the buffer" \
+	eval 'dmsetup remove sde-in && must_fail rmmod dm_colo'
+ktap_check "(d) a colo-secondary over the disk with another chunk size is refused" \
+	must_fail dmsetup create sde --table "0 $SECTORS colo-secondary $SDISK /dev/testdisk1 $((CS / 2))"
+ktap_check "(d) created again over the same devices: merging 0/12, merge_failed" \
+	eval 'dmsetup create sde --table "0 $SECTORS colo-secondary $SDISK /dev/testdisk1 $CS" &&
+	test "$(colo_fields sde 1 4 7)" = "merging 0/12 merge_failed"'
+ktap_check "(d) the secondary view is exact" same_bytes $S 0 /tmp/sde-view
+ktap_check "(d) the disk's writes work again; failover: standalone" eval 'disk_mode ok && failover_standalone'
+ktap_check "(d) every chunk merged; disk = secondary view, byte for byte" \
+	eval 'test "$(colo_fields sde 1 4 7)" = "standalone 12/12 -" && disk_is_view'
 ktap_finish

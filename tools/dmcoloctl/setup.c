@@ -526,12 +526,13 @@ int cmd_remove(int argc, char **argv)
 	}
 	/*
 	 * A merge with failed chunks keeps the secondary's writes in the
-	 * buffer only: the kernel cannot refuse a removal, so refuse it here.
+	 * buffer only. The kernel keeps that buffer for a colo-secondary over
+	 * the same devices, but a removal is rarely what the operator meant.
 	 */
 	if (st.role == ROLE_SECONDARY && !force && dm_exists(name) &&
 	    !colo_device_status(name, &dev, 1) && dev.kind == COLO_KIND_SECONDARY &&
 	    !strcmp(dev.sec.state, COLO_ST_MERGING) && !strcmp(dev.sec.error, COLO_ERR_MERGE_FAILED)) {
-		errorf("%s: the failover merge has failed chunks, whose secondary writes are only in the buffer: repair the disk and run failover again; --force removes it and loses them",
+		errorf("%s: the failover merge has failed chunks, whose secondary writes are only in the buffer: repair the disk and run failover again; --force removes it, and the kernel keeps them for a secondary created again over the same devices",
 		       name);
 		return EXIT_STATE;
 	}
