@@ -99,8 +99,9 @@ static const struct command commands[] = {
 	  "  --json              one JSON object per device, in an array\n", cmd_status },
 	{ "watch", "NAME", "follow a sync or a failover merge until it ends", "", cmd_watch },
 	{ "remove", "NAME [--force]", "tear NAME down: dm devices, NBD server or client, agent",
-	  "  --force             also a secondary whose merge has failed chunks (their\n"
-	  "                      writes are lost)\n",
+	  "  --force             also a secondary whose merge has failed chunks (the\n"
+	  "                      kernel keeps their writes for a secondary created\n"
+	  "                      again over the same devices)\n",
 	  cmd_remove },
 	{ "agent", "NAME", "the secondary's control agent (started by secondary create)", "",
 	  cmd_agent },
