@@ -1,22 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * dm-colo: COLO block replication, the secondary node's targets, and the
- * module init for all three (colo-primary lives in dm-colo-primary.c).
+ * dm-colo: the secondary node's disk object (struct colo_disk,
+ * dm-colo-disk.h): how the I/O of colo-secondary and colo-ingress is routed
+ * chunk by chunk between the disk and the buffer, the copies that fill the
+ * buffer before a primary write and empty it at failover (the merge), the
+ * state changes the messages ask for, and the registry that lets both
+ * targets, and a colo-secondary created after a removal, find it.
  *
- *   colo-secondary <disk_dev> <buffer_dev> <chunk_sectors> [<#opt_args> <opt_args>...]
- *   colo-ingress   <disk_dev>
+ * Per-chunk exclusion is written here by hand rather than with
+ * dm-bio-prison, because the two kinds of holder differ: a pending chunk
+ * (a slot being filled or merged) holds back every bio for the chunk, but
+ * tracked secondary I/O holds back only the merge and, for a read of the
+ * disk, the primary writes to that chunk, never other secondary I/O.
+ * Prison v1 has exclusive cells only; v2's shared holders would fit, but
+ * both allocate a cell per bio (here the tracking lives in per-bio data),
+ * and the routing decision must be taken under the same irq-safe lock as
+ * the buffer index lookup and slot reservation, which a prison's own lock
+ * would only nest inside.
  *
- * colo-secondary is the secondary VM's disk: its writes go to a disk buffer
- * on buffer_dev, its reads come from the buffer, else from disk_dev.
- * colo-ingress is what the NBD server exports to the primary: before a
- * primary write reaches a chunk of disk_dev, the chunk's content is saved
- * in the same buffer, once per epoch. A checkpoint drops the buffer; a
- * failover merges it into disk_dev (the primary's writes since the last
- * checkpoint are undone, the secondary's kept).
- *
- * Both targets share one struct colo_disk, found through the disk it sits
- * on (dm-snapshot's origin lookup is the model) and kept across table
- * reloads of the colo-secondary device.
+ * The disks are found through the disk they sit on (dm-snapshot's origin
+ * lookup is the model) and kept across table reloads of the colo-secondary
+ * device. A disk whose merge is stalled when its last colo-secondary goes
+ * is parked: kept, module pinned, for the next colo-secondary over the same
+ * devices (colo_detach).
  *
  * Locking, outermost first:
  *  - colo_disks_lock (mutex): the list of disks, each disk's count of
@@ -31,15 +37,16 @@
  *    the failover fence and the removal wait on (inflight_wait).
  *
  * Context of the entry points:
- *  - map: the submitter's, may sleep (mempool_alloc with GFP_NOIO, the
- *    index grow); bios that must wait are queued, never waited for.
- *  - end_io: any, including hard interrupts.
+ *  - colo_disk_map: the submitter's, may sleep (mempool_alloc with
+ *    GFP_NOIO, the index grow); bios that must wait are queued, never
+ *    waited for.
+ *  - colo_disk_end_io, colo_disk_kick: any, including hard interrupts.
  *  - copy_in_done, copy_out_done: dm-kcopyd's callback or the merge
  *    workqueue's (dm-colo-buffer), process context; copy_in_done submits
  *    the bios that waited for the chunk, and starts no copy itself.
  *  - colo_worker: process, on its own ordered WQ_MEM_RECLAIM workqueue.
- *  - message, ctr, dtr, postsuspend, resume: process, may sleep; the
- *    failover fence's wait is killable, the dtr's waits are not
+ *  - colo_disk_message, the gets and puts: process, may sleep; the
+ *    failover fence's wait is killable, the last put's waits are not
  *    (colo_detach).
  *
  * Documentation/admin-guide/device-mapper/dm-colo.rst has the details.
@@ -56,28 +63,11 @@
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
-#include "dm-colo-buffer.h"
-#include "dm-colo-primary.h"
+#include "dm-colo-disk.h"
 
 #define DM_MSG_PREFIX "colo"
-/* The dm-colo release (VERSION, dkms.conf); the targets carry their own. */
-#define DM_COLO_RELEASE "0.2.0"
 
-#define COLO_MIN_CHUNK_SECTORS	8
-#define COLO_MAX_CHUNK_SECTORS	BIT(16)
-#define COLO_MIN_PENDING	64
-#define PENDING_HASH_BITS	8
-#define TRACK_HASH_BITS		8
-
-enum colo_state {
-	COLO_IDLE,		/* no replication: secondary writes fail */
-	COLO_RUNNING,		/* buffering; checkpoint drops the buffer */
-	COLO_BROKEN,		/* a primary write could not be buffered */
-	COLO_MERGING,		/* failover: buffer -> disk, ingress fenced */
-	COLO_STANDALONE,	/* merged: linear over the disk */
-};
-
-static const char * const colo_state_names[] = {
+const char * const colo_state_names[] = {
 	[COLO_IDLE] = "idle",
 	[COLO_RUNNING] = "running",
 	[COLO_BROKEN] = "broken",
@@ -85,17 +75,7 @@ static const char * const colo_state_names[] = {
 	[COLO_STANDALONE] = "standalone",
 };
 
-enum colo_error {
-	COLO_ERR_NONE,
-	COLO_ERR_BUFFER_FULL,	/* no free slot for a chunk */
-	COLO_ERR_COPY,		/* saving a chunk into the buffer failed */
-	COLO_ERR_BUFFER_IO,	/* a read or write on the buffer failed */
-	COLO_ERR_MERGE,		/* a merge copy failed */
-	COLO_ERR_NOMEM,		/* no memory for the index */
-	COLO_ERR_DISK_IO,	/* a primary write to the disk failed */
-};
-
-static const char * const colo_error_names[] = {
+const char * const colo_error_names[] = {
 	[COLO_ERR_NONE] = "-",
 	[COLO_ERR_BUFFER_FULL] = "buffer_full",
 	[COLO_ERR_COPY] = "copy_failed",
@@ -103,118 +83,6 @@ static const char * const colo_error_names[] = {
 	[COLO_ERR_MERGE] = "merge_failed",
 	[COLO_ERR_NOMEM] = "no_memory",
 	[COLO_ERR_DISK_IO] = "disk_io",
-};
-
-struct colo_disk;
-
-/*
- * A busy chunk: its slot is being filled (copy-in, or a whole-chunk write)
- * or merged. Every bio for the chunk waits on it, then is routed again.
- */
-struct colo_pending {
-	struct hlist_node node;
-	struct colo_disk *colo;
-	u64 chunk;
-	u32 slot;
-	bool ingress;		/* a primary write is waiting for the fill */
-	struct bio_list waiters;
-	struct list_head drain;	/* merge waiting for in-flight I/O to end */
-	struct colo_pending *run_next;	/* merge: next chunk of the same copy */
-};
-
-/* Per-bio data of both targets. */
-struct colo_io {
-	struct hlist_node node;		/* in colo->tracked while in flight */
-	struct colo_pending *fill;	/* whole-chunk write filling a slot */
-	u64 chunk;
-	unsigned int flags;
-};
-
-#define COLO_IO_INGRESS		BIT(0)	/* came through colo-ingress */
-#define COLO_IO_TRACKED		BIT(1)	/* routed by the index, in flight */
-#define COLO_IO_DISK_READ	BIT(2)	/* a tracked secondary read of the disk */
-#define COLO_IO_COUNTED		BIT(3)	/* an ingress bio in flight to the disk */
-#define COLO_IO_TO_BUFFER	BIT(4)	/* remapped to the buffer device */
-
-/* One per secondary disk. */
-struct colo_disk {
-	struct list_head list;		/* in colo_disks */
-	refcount_t ref;			/* target instances of both kinds */
-	unsigned int nr_secondary;	/* colo-secondary instances (reloads overlap) */
-	/*
-	 * The last colo-secondary went away with secondary writes still
-	 * unmerged: kept, with the module pinned, for the next colo-secondary
-	 * over the same devices. disk and buf are stale meanwhile (only a
-	 * colo-ingress, which holds the disk open, still uses colo->disk).
-	 */
-	bool parked;
-	struct mapped_device *owner;	/* the colo-secondary device */
-	dev_t disk_dev;
-	dev_t buffer_dev;
-	unsigned int chunk_shift;
-	struct block_device *disk;
-	struct block_device *buf;
-
-	struct mutex ti_lock;		/* protects ti */
-	struct dm_target *ti;		/* live colo-secondary instance, for events */
-	struct mutex msg_lock;		/* serialises state changes by message */
-
-	/*
-	 * Protects everything below that is not atomic. Taken in map, in the
-	 * worker, in kcopyd callbacks and in end_io (any context): irq-safe.
-	 */
-	spinlock_t lock;
-	enum colo_state state;
-	enum colo_error error;
-	bool detached;			/* the last colo-secondary went away */
-	bool quiescing;			/* a message waits for in-flight I/O */
-	bool merge_paused;		/* suspended */
-	/*
-	 * failover: every primary write admitted to the disk before the fence
-	 * has completed. Until then the merge must not start: it would copy a
-	 * chunk back under a primary write that lands after it.
-	 */
-	bool ingress_fenced;
-	bool merge_skipped;		/* a pass left a busy chunk for later */
-	struct list_head merge_draining;	/* merges held back by in-flight I/O */
-	u64 epoch;
-	struct colo_buffer *buffer;
-	struct hlist_head pending[1 << PENDING_HASH_BITS];
-	unsigned int nr_pending;
-	struct hlist_head tracked[1 << TRACK_HASH_BITS];
-	struct bio_list deferred;	/* routed again by the worker */
-	struct bio_list blocked;	/* primary writes waiting for disk reads */
-	u32 merge_cursor;
-	u32 merge_done;
-	u32 merge_failed;
-	unsigned int merge_inflight;
-	u64 nr_copies;			/* primary writes that saved a chunk */
-	u64 nr_secondary_writes;	/* secondary writes into the buffer */
-	u64 nr_ingress_writes;		/* primary writes passed to the disk */
-	u64 nr_ingress_refused;
-
-	/* Tracked, counted and pending I/O; a quiescing message waits for 0. */
-	atomic_t nr_inflight;
-	/* Counted ingress bios only; failover waits for 0. */
-	atomic_t nr_ingress;
-	wait_queue_head_t inflight_wait;
-
-	mempool_t pending_pool;
-	struct workqueue_struct *wq;
-	struct work_struct worker;
-};
-
-struct colo_secondary {
-	struct colo_disk *colo;
-	struct dm_dev *disk;
-	struct dm_dev *buffer;
-	unsigned int chunk_sectors;
-	bool opt_group;			/* "0" optional arguments were given */
-};
-
-struct colo_ingress {
-	struct colo_disk *colo;
-	struct dm_dev *disk;
 };
 
 static LIST_HEAD(colo_disks);
@@ -227,24 +95,14 @@ static u64 bio_chunk(struct colo_disk *colo, struct bio *bio)
 	return bio->bi_iter.bi_sector >> colo->chunk_shift;
 }
 
-static sector_t chunk_sectors_of(struct colo_disk *colo)
-{
-	return (sector_t)1 << colo->chunk_shift;
-}
-
 /* Does the bio cover the whole chunk (the disk's last one may be short)? */
 static bool bio_covers_chunk(struct colo_disk *colo, struct bio *bio)
 {
-	sector_t start = bio->bi_iter.bi_sector & ~(chunk_sectors_of(colo) - 1);
-	sector_t len = min_t(sector_t, chunk_sectors_of(colo),
+	sector_t start = bio->bi_iter.bi_sector & ~(colo_chunk_sectors(colo) - 1);
+	sector_t len = min_t(sector_t, colo_chunk_sectors(colo),
 			     bdev_nr_sectors(colo->disk) - start);
 
 	return bio->bi_iter.bi_sector == start && bio_sectors(bio) == len;
-}
-
-static void remap_to_disk(struct colo_disk *colo, struct bio *bio)
-{
-	bio_set_dev(bio, colo->disk);
 }
 
 static void remap_to_slot(struct colo_disk *colo, struct bio *bio, u32 slot)
@@ -254,7 +112,7 @@ static void remap_to_slot(struct colo_disk *colo, struct bio *bio, u32 slot)
 	io->flags |= COLO_IO_TO_BUFFER;
 	bio_set_dev(bio, colo->buf);
 	bio->bi_iter.bi_sector = colo_buffer_slot_sector(colo->buffer, slot) +
-		(bio->bi_iter.bi_sector & (chunk_sectors_of(colo) - 1));
+		(bio->bi_iter.bi_sector & (colo_chunk_sectors(colo) - 1));
 }
 
 static struct colo_pending *pending_lookup_locked(struct colo_disk *colo, u64 chunk)
@@ -332,7 +190,7 @@ static void set_broken_locked(struct colo_disk *colo, enum colo_error error)
 	}
 }
 
-static void wake_worker(struct colo_disk *colo)
+void colo_disk_kick(struct colo_disk *colo)
 {
 	queue_work(colo->wq, &colo->worker);
 }
@@ -517,7 +375,7 @@ static void copy_in_done(int read_err, unsigned long write_err, void *context);
  * Route a bio and act on the decision. Context: process, may sleep (map,
  * the worker); no spinlock held. Returns a DM_MAPIO_* value for map.
  */
-static int colo_dispatch(struct colo_disk *colo, struct bio *bio)
+int colo_disk_map(struct colo_disk *colo, struct bio *bio)
 {
 	struct colo_io *io = dm_per_bio_data(bio, sizeof(struct colo_io));
 	struct colo_pending *prealloc = NULL;
@@ -569,7 +427,7 @@ static int colo_dispatch(struct colo_disk *colo, struct bio *bio)
 
 	switch (act) {
 	case ACT_DISK:
-		remap_to_disk(colo, bio);
+		colo_remap_to_disk(colo, bio);
 		return DM_MAPIO_REMAPPED;
 	case ACT_BUFFER:
 		remap_to_slot(colo, bio, r.slot);
@@ -600,7 +458,7 @@ static void process_deferred(struct colo_disk *colo)
 	spin_unlock_irq(&colo->lock);
 
 	while ((bio = bio_list_pop(&bios))) {
-		switch (colo_dispatch(colo, bio)) {
+		switch (colo_disk_map(colo, bio)) {
 		case DM_MAPIO_REMAPPED:
 			submit_bio_noacct(bio);
 			break;
@@ -637,7 +495,7 @@ static void route_filled_locked(struct colo_disk *colo, struct bio_list *waiters
 			act = route_secondary_locked(colo, bio, &no_prealloc, &r);
 		switch (act) {
 		case ACT_DISK:
-			remap_to_disk(colo, bio);
+			colo_remap_to_disk(colo, bio);
 			bio_list_add(issue, bio);
 			break;
 		case ACT_BUFFER:
@@ -722,7 +580,7 @@ static void copy_in_done(int read_err, unsigned long write_err, void *context)
 		bio_io_error(bio);
 	mempool_free(pe, &colo->pending_pool);
 	if (wake)
-		wake_worker(colo);
+		colo_disk_kick(colo);
 	inflight_put(colo);
 }
 
@@ -757,7 +615,7 @@ static void copy_out_done(int read_err, unsigned long write_err, void *context)
 		next = pe->run_next;
 		mempool_free(pe, &colo->pending_pool);
 	}
-	wake_worker(colo);
+	colo_disk_kick(colo);
 	/* postsuspend and a dtr may wait for the merge */
 	wake_up_all(&colo->inflight_wait);
 	for (i = 0; i < n; i++)
@@ -936,11 +794,11 @@ static void quiesce_end(struct colo_disk *colo)
 	bio_list_merge(&colo->deferred, &colo->blocked);
 	bio_list_init(&colo->blocked);
 	spin_unlock_irq(&colo->lock);
-	wake_worker(colo);
+	colo_disk_kick(colo);
 }
 
 /* The disk registry. */
-static struct colo_disk *colo_lookup(dev_t disk_dev)
+static struct colo_disk *colo_disk_lookup(dev_t disk_dev)
 {
 	struct colo_disk *colo;
 
@@ -951,7 +809,7 @@ static struct colo_disk *colo_lookup(dev_t disk_dev)
 	return NULL;
 }
 
-static void colo_put(struct colo_disk *colo)
+void colo_disk_put(struct colo_disk *colo)
 {
 	if (!refcount_dec_and_test(&colo->ref))
 		return;
@@ -959,9 +817,9 @@ static void colo_put(struct colo_disk *colo)
 	kfree(colo);
 }
 
-static struct colo_disk *colo_create(struct dm_target *ti, struct block_device *disk,
-				     struct block_device *buf, unsigned int chunk_shift,
-				     u32 capacity)
+static struct colo_disk *colo_disk_create(struct dm_target *ti, struct block_device *disk,
+					  struct block_device *buf, unsigned int chunk_shift,
+					  u32 capacity)
 {
 	struct colo_disk *colo;
 	int r;
@@ -1037,7 +895,7 @@ static bool colo_detach(struct colo_disk *colo)
 	spin_unlock_irq(&colo->lock);
 	if (colo->state == COLO_MERGING && !stalled) {
 		DMWARN("%pg: removed while merging: finishing the merge first", colo->disk);
-		wake_worker(colo);
+		colo_disk_kick(colo);
 		wait_event(colo->inflight_wait,
 			   READ_ONCE(colo->state) != COLO_MERGING || READ_ONCE(colo->merge_failed));
 	}
@@ -1047,7 +905,7 @@ static bool colo_detach(struct colo_disk *colo)
 	keep = colo->state == COLO_MERGING;
 	spin_unlock_irq(&colo->lock);
 	/* Deferred primary writes are failed by the worker now. */
-	wake_worker(colo);
+	colo_disk_kick(colo);
 	flush_workqueue(colo->wq);
 	wait_event(colo->inflight_wait, !atomic_read(&colo->nr_inflight));
 	flush_workqueue(colo->wq);
@@ -1068,7 +926,7 @@ static bool colo_detach(struct colo_disk *colo)
  * A colo-secondary instance is gone (dtr, or ctr's error path). The last
  * one detaches the disk, which is then kept or freed.
  */
-static void colo_secondary_put(struct colo_disk *colo)
+void colo_disk_put_secondary(struct colo_disk *colo)
 {
 	bool last, keep = false;
 
@@ -1091,7 +949,7 @@ static void colo_secondary_put(struct colo_disk *colo)
 	}
 	/* A parked disk keeps the last instance's reference. */
 	if (!keep)
-		colo_put(colo);
+		colo_disk_put(colo);
 }
 
 /*
@@ -1099,9 +957,9 @@ static void colo_secondary_put(struct colo_disk *colo)
  * chunk size, the state (merging, the failed chunks) and the buffer.
  * Context: ctr, colo_disks_lock held.
  */
-static int colo_unpark(struct dm_target *ti, struct colo_disk *colo,
-		       struct block_device *disk, struct block_device *buf,
-		       unsigned int chunk_shift)
+static int colo_disk_unpark(struct dm_target *ti, struct colo_disk *colo,
+			    struct block_device *disk, struct block_device *buf,
+			    unsigned int chunk_shift)
 {
 	lockdep_assert_held(&colo_disks_lock);
 	if (colo->buffer_dev != buf->bd_dev || colo->chunk_shift != chunk_shift) {
@@ -1126,108 +984,22 @@ static int colo_unpark(struct dm_target *ti, struct colo_disk *colo,
 	return 0;
 }
 
-/* colo-secondary */
-static int parse_chunk_sectors(struct dm_target *ti, const char *arg,
-			       struct block_device *disk, struct block_device *buf,
-			       unsigned int *chunk_sectors)
+/*
+ * The disk object for a colo-secondary instance: a reload of the same
+ * device shares it, a parked one is taken over, else a new one. Context:
+ * ctr. ERR_PTR with ti->error set on failure.
+ */
+struct colo_disk *colo_disk_get_secondary(struct dm_target *ti, struct block_device *disk,
+					  struct block_device *buf, unsigned int chunk_shift,
+					  u32 capacity)
 {
-	unsigned int lbs;
-
-	if (kstrtouint(arg, 10, chunk_sectors)) {
-		ti->error = "chunk_sectors is not a number";
-		return -EINVAL;
-	}
-	if (*chunk_sectors < COLO_MIN_CHUNK_SECTORS || *chunk_sectors > COLO_MAX_CHUNK_SECTORS ||
-	    !is_power_of_2(*chunk_sectors)) {
-		ti->error = "chunk_sectors must be a power of two from 8 to 65536";
-		return -EINVAL;
-	}
-	lbs = max(bdev_logical_block_size(disk), bdev_logical_block_size(buf)) >> SECTOR_SHIFT;
-	if (*chunk_sectors % lbs) {
-		ti->error = "chunk_sectors is not a multiple of the devices' logical block size";
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int parse_opt_args(struct dm_target *ti, struct dm_arg_set *as, bool *opt_group)
-{
-	static const struct dm_arg _args[] = {
-		{0, 0, "Invalid number of optional arguments (colo-secondary has none yet)"},
-	};
-	unsigned int argc;
-	int r;
-
-	*opt_group = as->argc > 0;
-	if (!as->argc)
-		return 0;
-	r = dm_read_arg_group(_args, as, &argc, &ti->error);
-	if (r)
-		return r;
-	return 0;
-}
-
-static int secondary_ctr(struct dm_target *ti, unsigned int argc, char **argv)
-{
-	struct dm_arg_set as = { .argc = argc, .argv = argv };
-	struct block_device *disk, *buf;
-	struct colo_secondary *cs;
 	struct colo_disk *colo;
-	sector_t capacity;
-	int r;
-
-	if (argc < 3) {
-		ti->error = "Usage: <disk_dev> <buffer_dev> <chunk_sectors> [<#opt_args> ...]";
-		return -EINVAL;
-	}
-	cs = kzalloc(sizeof(*cs), GFP_KERNEL);
-	if (!cs) {
-		ti->error = "Cannot allocate context";
-		return -ENOMEM;
-	}
-	r = dm_get_device(ti, dm_shift_arg(&as), dm_table_get_mode(ti->table), &cs->disk);
-	if (r) {
-		ti->error = "Cannot open disk_dev";
-		goto bad_disk;
-	}
-	r = dm_get_device(ti, dm_shift_arg(&as), dm_table_get_mode(ti->table), &cs->buffer);
-	if (r) {
-		ti->error = "Cannot open buffer_dev";
-		goto bad_buffer;
-	}
-	disk = cs->disk->bdev;
-	buf = cs->buffer->bdev;
-	r = -EINVAL;
-	if (disk == buf) {
-		ti->error = "disk_dev and buffer_dev are the same device";
-		goto bad;
-	}
-	r = parse_chunk_sectors(ti, dm_shift_arg(&as), disk, buf, &cs->chunk_sectors);
-	if (r)
-		goto bad;
-	r = parse_opt_args(ti, &as, &cs->opt_group);
-	if (r)
-		goto bad;
-	r = -EINVAL;
-	if (as.argc) {
-		ti->error = "Too many arguments";
-		goto bad;
-	}
-	if (ti->len > bdev_nr_sectors(disk)) {
-		ti->error = "Target is larger than disk_dev";
-		goto bad;
-	}
-	capacity = bdev_nr_sectors(buf) >> ilog2(cs->chunk_sectors);
-	if (!capacity) {
-		ti->error = "buffer_dev is smaller than one chunk";
-		goto bad;
-	}
-	capacity = min_t(sector_t, capacity, COLO_NO_SLOT - 1);
+	int r = -EINVAL;
 
 	mutex_lock(&colo_disks_lock);
-	colo = colo_lookup(disk->bd_dev);
+	colo = colo_disk_lookup(disk->bd_dev);
 	if (colo && colo->parked) {
-		r = colo_unpark(ti, colo, disk, buf, ilog2(cs->chunk_sectors));
+		r = colo_disk_unpark(ti, colo, disk, buf, chunk_shift);
 	} else if (colo) {
 		/* A table reload of the same device keeps the buffer and state. */
 		if (!colo->nr_secondary) {
@@ -1236,8 +1008,7 @@ static int secondary_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		} else if (colo->owner != dm_table_get_md(ti->table)) {
 			ti->error = "disk_dev already has a colo-secondary device";
 			r = -EBUSY;
-		} else if (colo->buffer_dev != buf->bd_dev ||
-			   colo->chunk_shift != ilog2(cs->chunk_sectors)) {
+		} else if (colo->buffer_dev != buf->bd_dev || colo->chunk_shift != chunk_shift) {
 			ti->error = "A reload cannot change buffer_dev or chunk_sectors";
 		} else {
 			refcount_inc(&colo->ref);
@@ -1245,7 +1016,7 @@ static int secondary_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 			r = 0;
 		}
 	} else {
-		colo = colo_create(ti, disk, buf, ilog2(cs->chunk_sectors), capacity);
+		colo = colo_disk_create(ti, disk, buf, chunk_shift, capacity);
 		if (IS_ERR(colo)) {
 			ti->error = "Cannot allocate the disk buffer";
 			r = PTR_ERR(colo);
@@ -1255,92 +1026,30 @@ static int secondary_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		}
 	}
 	mutex_unlock(&colo_disks_lock);
-	if (r)
-		goto bad;
-	cs->colo = colo;
-
-	r = dm_set_target_max_io_len(ti, cs->chunk_sectors);
-	if (r) {
-		ti->error = "Cannot set max_io_len";
-		goto bad_colo;
-	}
-	ti->private = cs;
-	ti->per_io_data_size = sizeof(struct colo_io);
-	/* Flushes go to both devices: bio 0 to the disk, bio 1 to the buffer. */
-	ti->num_flush_bios = 2;
-	ti->num_discard_bios = 1;
-	ti->discards_supported = true;
-	ti->num_write_zeroes_bios = 1;
-	return 0;
-
-bad_colo:
-	colo_secondary_put(colo);
-bad:
-	dm_put_device(ti, cs->buffer);
-bad_buffer:
-	dm_put_device(ti, cs->disk);
-bad_disk:
-	kfree(cs);
-	return r;
+	return r ? ERR_PTR(r) : colo;
 }
 
-static void secondary_dtr(struct dm_target *ti)
+/*
+ * The disk object for a colo-ingress over @disk_dev, or NULL when it has no
+ * live colo-secondary: none, parked, or being removed (it would refuse
+ * every bio). Context: ctr.
+ */
+struct colo_disk *colo_disk_get_ingress(dev_t disk_dev)
 {
-	struct colo_secondary *cs = ti->private;
-	struct colo_disk *colo = cs->colo;
+	struct colo_disk *colo;
 
-	mutex_lock(&colo->ti_lock);
-	if (colo->ti == ti)
-		colo->ti = NULL;
-	mutex_unlock(&colo->ti_lock);
-
-	colo_secondary_put(colo);
-	dm_put_device(ti, cs->buffer);
-	dm_put_device(ti, cs->disk);
-	kfree(cs);
-}
-
-/* Remap a bio into disk coordinates, cut at the end of its chunk. */
-static void bio_to_disk_coordinates(struct dm_target *ti, struct colo_disk *colo,
-				    struct bio *bio)
-{
-	sector_t sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
-	sector_t left = chunk_sectors_of(colo) - (sector & (chunk_sectors_of(colo) - 1));
-
-	/* Discards and write-zeroes are not split by max_io_len. */
-	if (bio_sectors(bio) > left)
-		dm_accept_partial_bio(bio, left);
-	bio->bi_iter.bi_sector = sector;
-}
-
-static int secondary_map(struct dm_target *ti, struct bio *bio)
-{
-	struct colo_secondary *cs = ti->private;
-	struct colo_disk *colo = cs->colo;
-	struct colo_io *io = dm_per_bio_data(bio, sizeof(struct colo_io));
-
-	io->flags = 0;
-	io->fill = NULL;
-	if (bio->bi_opf & REQ_PREFLUSH && !bio_sectors(bio)) {
-		bio_set_dev(bio, dm_bio_get_target_bio_nr(bio) ? colo->buf : colo->disk);
-		return DM_MAPIO_REMAPPED;
-	}
-	bio_to_disk_coordinates(ti, colo, bio);
-	/* Standalone is final: dm-linear without the lock. */
-	if (READ_ONCE(colo->state) == COLO_STANDALONE) {
-		if (bio_op(bio) == REQ_OP_DISCARD && !bdev_max_discard_sectors(colo->disk)) {
-			bio_endio(bio);
-			return DM_MAPIO_SUBMITTED;
-		}
-		remap_to_disk(colo, bio);
-		return DM_MAPIO_REMAPPED;
-	}
-	return colo_dispatch(colo, bio);
+	mutex_lock(&colo_disks_lock);
+	colo = colo_disk_lookup(disk_dev);
+	if (colo && !colo->nr_secondary)
+		colo = NULL;
+	if (colo)
+		refcount_inc(&colo->ref);
+	mutex_unlock(&colo_disks_lock);
+	return colo;
 }
 
 /* Context: bio completion, any (irq) context. */
-static int colo_end_io(struct dm_target *ti, struct bio *bio, blk_status_t *error,
-		       struct colo_disk *colo)
+int colo_disk_end_io(struct colo_disk *colo, struct bio *bio, blk_status_t *error)
 {
 	struct colo_io *io = dm_per_bio_data(bio, sizeof(struct colo_io));
 	struct colo_pending *pe = io->fill;
@@ -1390,7 +1099,7 @@ static int colo_end_io(struct dm_target *ti, struct bio *bio, blk_status_t *erro
 
 	/* The worker is woken first: after the last put, a dtr may destroy it. */
 	if (kick)
-		wake_worker(colo);
+		colo_disk_kick(colo);
 	if (pe) {
 		io->fill = NULL;
 		mempool_free(pe, &colo->pending_pool);
@@ -1401,77 +1110,14 @@ static int colo_end_io(struct dm_target *ti, struct bio *bio, blk_status_t *erro
 	return DM_ENDIO_DONE;
 }
 
-static int secondary_end_io(struct dm_target *ti, struct bio *bio, blk_status_t *error)
+/*
+ * The state changes that colo-secondary's messages ask for: start,
+ * checkpoint, stop, failover. Context: message, may sleep. A dm event is
+ * raised when the state changed (also by a failover whose fence wait was
+ * interrupted: it is merging); errors are said with DMERR.
+ */
+int colo_disk_message(struct colo_disk *colo, unsigned int argc, char **argv)
 {
-	struct colo_secondary *cs = ti->private;
-
-	return colo_end_io(ti, bio, error, cs->colo);
-}
-
-static void secondary_postsuspend(struct dm_target *ti)
-{
-	struct colo_secondary *cs = ti->private;
-	struct colo_disk *colo = cs->colo;
-
-	/* No merge I/O while suspended. */
-	spin_lock_irq(&colo->lock);
-	colo->merge_paused = true;
-	spin_unlock_irq(&colo->lock);
-	wait_event(colo->inflight_wait, !READ_ONCE(colo->merge_inflight));
-}
-
-static void secondary_resume(struct dm_target *ti)
-{
-	struct colo_secondary *cs = ti->private;
-	struct colo_disk *colo = cs->colo;
-
-	mutex_lock(&colo->ti_lock);
-	colo->ti = ti;
-	mutex_unlock(&colo->ti_lock);
-	spin_lock_irq(&colo->lock);
-	colo->merge_paused = false;
-	spin_unlock_irq(&colo->lock);
-	wake_worker(colo);
-}
-
-static void secondary_status(struct dm_target *ti, status_type_t type,
-			     unsigned int status_flags, char *result, unsigned int maxlen)
-{
-	struct colo_secondary *cs = ti->private;
-	struct colo_disk *colo = cs->colo;
-	unsigned int sz = 0;
-
-	switch (type) {
-	case STATUSTYPE_INFO:
-		spin_lock_irq(&colo->lock);
-		DMEMIT("%s %llu %u/%u %u/%u %llu %llu %s",
-		       colo_state_names[colo->state], colo->epoch,
-		       colo_buffer_count(colo->buffer), colo_buffer_capacity(colo->buffer),
-		       colo->state == COLO_MERGING || colo->state == COLO_STANDALONE ?
-				colo->merge_done : 0,
-		       colo->state == COLO_MERGING || colo->state == COLO_STANDALONE ?
-				colo_buffer_count(colo->buffer) : 0,
-		       colo->nr_copies, colo->nr_secondary_writes,
-		       colo_error_names[colo->error]);
-		spin_unlock_irq(&colo->lock);
-		break;
-	case STATUSTYPE_TABLE:
-		DMEMIT("%s %s %u", cs->disk->name, cs->buffer->name, cs->chunk_sectors);
-		if (cs->opt_group)
-			DMEMIT(" 0");
-		break;
-	case STATUSTYPE_IMA:
-		DMEMIT_TARGET_NAME_VERSION(ti->type);
-		DMEMIT(",state=%s;", colo_state_names[READ_ONCE(colo->state)]);
-		break;
-	}
-}
-
-static int secondary_message(struct dm_target *ti, unsigned int argc, char **argv,
-			     char *result, unsigned int maxlen)
-{
-	struct colo_secondary *cs = ti->private;
-	struct colo_disk *colo = cs->colo;
 	enum colo_state state;
 	int r = 0;
 
@@ -1553,243 +1199,26 @@ static int secondary_message(struct dm_target *ti, unsigned int argc, char **arg
 			bio_list_merge(&colo->deferred, &colo->blocked);
 			bio_list_init(&colo->blocked);
 			spin_unlock_irq(&colo->lock);
-			wake_worker(colo);
+			colo_disk_kick(colo);
 		}
 	} else {
 		DMERR("%pg: unknown message '%s'", colo->disk, argv[0]);
 		r = -EINVAL;
 		goto out;
 	}
-	dm_table_event(ti->table);
+	colo_raise_event(colo);
 out:
 	mutex_unlock(&colo->msg_lock);
 	return r;
 }
 
-static int secondary_iterate_devices(struct dm_target *ti, iterate_devices_callout_fn fn,
-				     void *data)
+int colo_disk_init(void)
 {
-	struct colo_secondary *cs = ti->private;
-	int r;
-
-	r = fn(ti, cs->disk, 0, ti->len, data);
-	if (!r)
-		r = fn(ti, cs->buffer, 0, bdev_nr_sectors(cs->buffer->bdev), data);
-	return r;
-}
-
-static void secondary_io_hints(struct dm_target *ti, struct queue_limits *limits)
-{
-	struct colo_secondary *cs = ti->private;
-	unsigned int chunk_bytes = cs->chunk_sectors << SECTOR_SHIFT;
-
-	/* Writes smaller than a chunk cost a chunk copy the first time. */
-	limits->io_opt = chunk_bytes;
-	/* Discards are handled here (no-op until standalone): always allowed. */
-	limits->max_hw_discard_sectors = cs->chunk_sectors;
-	limits->max_discard_sectors = cs->chunk_sectors;
-	limits->discard_granularity = chunk_bytes;
-}
-
-static struct target_type colo_secondary_target = {
-	.name = "colo-secondary",
-	.version = {1, 2, 0},
-	.module = THIS_MODULE,
-	.ctr = secondary_ctr,
-	.dtr = secondary_dtr,
-	.map = secondary_map,
-	.end_io = secondary_end_io,
-	.postsuspend = secondary_postsuspend,
-	.resume = secondary_resume,
-	.status = secondary_status,
-	.message = secondary_message,
-	.iterate_devices = secondary_iterate_devices,
-	.io_hints = secondary_io_hints,
-};
-
-/* colo-ingress */
-static int ingress_ctr(struct dm_target *ti, unsigned int argc, char **argv)
-{
-	struct colo_ingress *ci;
-	struct colo_disk *colo;
-	int r;
-
-	if (argc != 1) {
-		ti->error = "Usage: <disk_dev>";
-		return -EINVAL;
-	}
-	ci = kzalloc(sizeof(*ci), GFP_KERNEL);
-	if (!ci) {
-		ti->error = "Cannot allocate context";
-		return -ENOMEM;
-	}
-	r = dm_get_device(ti, argv[0], dm_table_get_mode(ti->table), &ci->disk);
-	if (r) {
-		ti->error = "Cannot open disk_dev";
-		goto bad;
-	}
-	r = -EINVAL;
-	if (ti->len > bdev_nr_sectors(ci->disk->bdev)) {
-		ti->error = "Target is larger than disk_dev";
-		goto bad_put;
-	}
-	mutex_lock(&colo_disks_lock);
-	colo = colo_lookup(ci->disk->bdev->bd_dev);
-	/* Parked, or being removed: it would refuse every bio. */
-	if (colo && !colo->nr_secondary)
-		colo = NULL;
-	if (colo)
-		refcount_inc(&colo->ref);
-	mutex_unlock(&colo_disks_lock);
-	if (!colo) {
-		ti->error = "No colo-secondary on disk_dev: create it first";
-		goto bad_put;
-	}
-	ci->colo = colo;
-	r = dm_set_target_max_io_len(ti, chunk_sectors_of(colo));
-	if (r) {
-		ti->error = "Cannot set max_io_len";
-		colo_put(colo);
-		goto bad_put;
-	}
-	ti->private = ci;
-	ti->per_io_data_size = sizeof(struct colo_io);
-	ti->num_flush_bios = 1;
-	ti->num_discard_bios = 1;
-	ti->num_write_zeroes_bios = 1;
-	return 0;
-
-bad_put:
-	dm_put_device(ti, ci->disk);
-bad:
-	kfree(ci);
-	return r;
-}
-
-static void ingress_dtr(struct dm_target *ti)
-{
-	struct colo_ingress *ci = ti->private;
-
-	colo_put(ci->colo);
-	dm_put_device(ti, ci->disk);
-	kfree(ci);
-}
-
-static int ingress_map(struct dm_target *ti, struct bio *bio)
-{
-	struct colo_ingress *ci = ti->private;
-	struct colo_disk *colo = ci->colo;
-	struct colo_io *io = dm_per_bio_data(bio, sizeof(struct colo_io));
-
-	io->flags = COLO_IO_INGRESS;
-	io->fill = NULL;
-	if (bio->bi_opf & REQ_PREFLUSH && !bio_sectors(bio)) {
-		if (READ_ONCE(colo->state) >= COLO_MERGING || READ_ONCE(colo->detached))
-			return DM_MAPIO_KILL;
-		bio_set_dev(bio, ci->disk->bdev);
-		return DM_MAPIO_REMAPPED;
-	}
-	bio_to_disk_coordinates(ti, colo, bio);
-	return colo_dispatch(colo, bio);
-}
-
-static int ingress_end_io(struct dm_target *ti, struct bio *bio, blk_status_t *error)
-{
-	struct colo_ingress *ci = ti->private;
-
-	return colo_end_io(ti, bio, error, ci->colo);
-}
-
-static void ingress_status(struct dm_target *ti, status_type_t type,
-			   unsigned int status_flags, char *result, unsigned int maxlen)
-{
-	struct colo_ingress *ci = ti->private;
-	struct colo_disk *colo = ci->colo;
-	unsigned int sz = 0;
-
-	switch (type) {
-	case STATUSTYPE_INFO:
-		spin_lock_irq(&colo->lock);
-		DMEMIT("%s %llu %llu",
-		       colo->detached ? "detached" :
-		       colo->state >= COLO_MERGING ? "fenced" : colo_state_names[colo->state],
-		       colo->nr_ingress_writes, colo->nr_ingress_refused);
-		spin_unlock_irq(&colo->lock);
-		break;
-	case STATUSTYPE_TABLE:
-		DMEMIT("%s", ci->disk->name);
-		break;
-	case STATUSTYPE_IMA:
-		DMEMIT_TARGET_NAME_VERSION(ti->type);
-		DMEMIT(";");
-		break;
-	}
-}
-
-static int ingress_iterate_devices(struct dm_target *ti, iterate_devices_callout_fn fn,
-				   void *data)
-{
-	struct colo_ingress *ci = ti->private;
-
-	return fn(ti, ci->disk, 0, ti->len, data);
-}
-
-static struct target_type colo_ingress_target = {
-	.name = "colo-ingress",
-	.version = {1, 0, 0},
-	.module = THIS_MODULE,
-	.ctr = ingress_ctr,
-	.dtr = ingress_dtr,
-	.map = ingress_map,
-	.end_io = ingress_end_io,
-	.status = ingress_status,
-	.iterate_devices = ingress_iterate_devices,
-};
-
-/* Module */
-static int __init dm_colo_init(void)
-{
-	int r;
-
 	colo_pending_cache = KMEM_CACHE(colo_pending, 0);
-	if (!colo_pending_cache)
-		return -ENOMEM;
-	r = dm_register_target(&colo_secondary_target);
-	if (r)
-		goto bad_secondary;
-	r = dm_register_target(&colo_ingress_target);
-	if (r)
-		goto bad_ingress;
-	r = colo_primary_register();
-	if (r)
-		goto bad_primary;
-	return 0;
-
-bad_primary:
-	dm_unregister_target(&colo_ingress_target);
-bad_ingress:
-	dm_unregister_target(&colo_secondary_target);
-bad_secondary:
-	kmem_cache_destroy(colo_pending_cache);
-	return r;
+	return colo_pending_cache ? 0 : -ENOMEM;
 }
 
-static void __exit dm_colo_exit(void)
+void colo_disk_exit(void)
 {
-	colo_primary_unregister();
-	dm_unregister_target(&colo_ingress_target);
-	dm_unregister_target(&colo_secondary_target);
 	kmem_cache_destroy(colo_pending_cache);
 }
-
-module_init(dm_colo_init);
-module_exit(dm_colo_exit);
-
-MODULE_DESCRIPTION(DM_NAME " COLO block replication targets");
-MODULE_AUTHOR("dm-colo developers");
-MODULE_LICENSE("GPL");
-MODULE_VERSION(DM_COLO_RELEASE);
-/* Device-mapper loads a target's module as "dm-<target name>". */
-MODULE_ALIAS("dm-colo-secondary");
-MODULE_ALIAS("dm-colo-ingress");
-MODULE_ALIAS("dm-colo-primary");
