@@ -1110,6 +1110,39 @@ int colo_disk_end_io(struct colo_disk *colo, struct bio *bio, blk_status_t *erro
 	return DM_ENDIO_DONE;
 }
 
+enum colo_drop { DROP_START, DROP_CHECKPOINT, DROP_STOP };
+
+/*
+ * Start, checkpoint or stop: once the I/O in flight has drained, drop the
+ * buffer; start enters running with no error, a checkpoint starts the
+ * next epoch (a state that turned broken meanwhile stays), stop enters
+ * idle. Context: message, may sleep.
+ */
+static int drop_buffer(struct colo_disk *colo, enum colo_drop what)
+{
+	int r = quiesce_begin(colo);
+
+	if (r)
+		return r;
+	spin_lock_irq(&colo->lock);
+	colo_buffer_drop(colo->buffer);
+	switch (what) {
+	case DROP_START:
+		colo->state = COLO_RUNNING;
+		colo->error = COLO_ERR_NONE;
+		break;
+	case DROP_CHECKPOINT:
+		colo->epoch++;
+		break;
+	case DROP_STOP:
+		colo->state = COLO_IDLE;
+		break;
+	}
+	spin_unlock_irq(&colo->lock);
+	quiesce_end(colo);
+	return 0;
+}
+
 /*
  * The state changes that colo-secondary's messages ask for: start,
  * checkpoint, stop, failover. Context: message, may sleep. A dm event is
@@ -1135,15 +1168,9 @@ int colo_disk_message(struct colo_disk *colo, unsigned int argc, char **argv)
 			goto out;
 		}
 		/* Writes passed through while idle land before the epoch starts. */
-		r = quiesce_begin(colo);
+		r = drop_buffer(colo, DROP_START);
 		if (r)
 			goto out;
-		spin_lock_irq(&colo->lock);
-		colo_buffer_drop(colo->buffer);
-		colo->state = COLO_RUNNING;
-		colo->error = COLO_ERR_NONE;
-		spin_unlock_irq(&colo->lock);
-		quiesce_end(colo);
 	} else if (!strcasecmp(argv[0], "checkpoint") || !strcasecmp(argv[0], "stop")) {
 		bool stop = !strcasecmp(argv[0], "stop");
 
@@ -1154,17 +1181,9 @@ int colo_disk_message(struct colo_disk *colo, unsigned int argc, char **argv)
 			r = -EINVAL;
 			goto out;
 		}
-		r = quiesce_begin(colo);
+		r = drop_buffer(colo, stop ? DROP_STOP : DROP_CHECKPOINT);
 		if (r)
 			goto out;
-		spin_lock_irq(&colo->lock);
-		colo_buffer_drop(colo->buffer);
-		if (stop)
-			colo->state = COLO_IDLE;
-		else
-			colo->epoch++;
-		spin_unlock_irq(&colo->lock);
-		quiesce_end(colo);
 	} else if (!strcasecmp(argv[0], "failover")) {
 		/* Again in merging: retry failed copies, or finish the fence. */
 		if (state != COLO_RUNNING && state != COLO_BROKEN &&

@@ -458,6 +458,21 @@ void colo_primary_admit_locked(struct colo_primary *pc, struct primary_io *io)
 	list_add_tail(&io->waiting, &pc->waiting);
 }
 
+/*
+ * No memory for an io: the caller has put its work back. True to try again
+ * at once, when no io is in flight (none would wake the worker); else the
+ * worker runs again when one finishes.
+ */
+bool colo_primary_retry_now(struct colo_primary *pc)
+{
+	bool idle;
+
+	spin_lock_irq(&pc->lock);
+	idle = list_empty(&pc->ios);
+	spin_unlock_irq(&pc->lock);
+	return idle;
+}
+
 /* Worker: give each new bio its io, in arrival order. */
 static void process_deferred(struct colo_primary *pc)
 {
@@ -472,14 +487,10 @@ static void process_deferred(struct colo_primary *pc)
 			return;
 		io = colo_primary_io_alloc(pc);
 		if (!io) {
-			bool idle;
-
-			/* Retried when an io in flight finishes, if one still is. */
 			spin_lock_irq(&pc->lock);
 			bio_list_add_head(&pc->deferred, bio);
-			idle = list_empty(&pc->ios);
 			spin_unlock_irq(&pc->lock);
-			if (idle)
+			if (colo_primary_retry_now(pc))
 				continue;
 			return;
 		}

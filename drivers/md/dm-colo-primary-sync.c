@@ -240,16 +240,12 @@ void colo_primary_do_resync(struct colo_primary *pc)
 
 		io = colo_primary_io_alloc(pc);
 		if (!io) {
-			bool idle;
-
-			/* Tried again when an io in flight finishes, if one still is. */
 			spin_lock_irq(&pc->lock);
 			log->type->set_region_sync(log, region, 0);
 			pc->search_reset = false;
 			pc->resync_retry = true;
-			idle = list_empty(&pc->ios);
 			spin_unlock_irq(&pc->lock);
-			if (idle)
+			if (colo_primary_retry_now(pc))
 				continue;
 			return;
 		}

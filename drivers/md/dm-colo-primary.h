@@ -193,6 +193,7 @@ static inline sector_t region_to_sector(struct colo_primary *pc, region_t region
 
 /* dm-colo-primary-io.c */
 struct primary_io *colo_primary_io_alloc(struct colo_primary *pc);
+bool colo_primary_retry_now(struct colo_primary *pc);
 void colo_primary_kick(struct colo_primary *pc);
 void colo_primary_worker(struct work_struct *work);
 void colo_primary_admit_locked(struct colo_primary *pc, struct primary_io *io);
