@@ -41,7 +41,26 @@ exit_is() {
 	[ "$(echo "$err" | wc -l)" = 1 ] || { echo "not one line: $err" >&2; return 1; }
 	echo "$err" | grep -q -- "$pattern" || { echo "no '$pattern' in: $err" >&2; return 1; }
 }
-json_field() { sed -n "s/.*\"$2\": \"\{0,1\}\([^\",]*\).*/\1/p" <<< "$1"; }
+# json_is_status: `status --json` on stdin is one JSON array, and each of
+# its devices' kernel fields, put back in the target's status order, is
+# that device's `dmsetup status` line (dm-colo.rst, "Status").
+json_is_status() {
+	python3 -c '
+import json, subprocess, sys
+order = {
+    "colo-secondary": "{state} {epoch} {buffered}/{capacity} {merged}/{to_merge} {copies} {secondary_writes} {error}",
+    "colo-ingress": "{state} {writes} {refused}",
+    "colo-primary": "{state} {mode} {in_sync}/{regions} {copied} {forwarded} {forwarding} {bytes_in_flight} {peak_bytes} {remote_errors} {error}",
+}
+devices = json.load(sys.stdin)
+assert len(devices) >= 3, devices
+for d in devices:
+    line = subprocess.run(["dmsetup", "status", d["name"]], capture_output=True,
+                          text=True, check=True).stdout.split(None, 3)
+    assert line[2] == d["target"], (line, d)
+    assert order[d["target"]].format(**d) == line[3].strip(), (line, d)
+'
+}
 state_of() { json_field "$($1 status "$2" --json)" state; }
 # nbd_source NS: the local address of NS's NBD connection (a veth has a
 # second, generated link-local address; the kernel may pick either).
@@ -81,7 +100,7 @@ disk_setup 3 32
 random_file $T/initial $((32 * MiB))
 write_direct $LOCAL 0 $T/initial	# the primary's disk before replication
 
-ktap_plan 49
+ktap_plan 50
 ktap_check "two namespaces, veth, IPv6 link-local" pair_net
 
 # --- bad input: usage 2, failed 1, peer 3, state 4
@@ -122,6 +141,8 @@ sed 's/^/# /' $T/start.out | tail -n 4
 ktap_check "start p again: barrier, secondary started" test $rc = 0
 started() { [ "$(state_of pri p)" = replicating ] && [ "$(state_of sec s)" = running ]; }
 ktap_check "primary replicating, secondary running (status --json)" started
+ktap_check "status --json: one JSON document, the kernel's fields exact" \
+	eval '"$CTL" status --json | json_is_status'
 ktap_check "the initial sync copied the whole primary disk" same_bytes $SDISK 0 $T/initial
 ktap_check "start again: already running, exit 0" pri start p
 

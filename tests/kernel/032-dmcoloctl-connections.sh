@@ -31,7 +31,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 124' TERM
 
-json_field() { sed -n "s/.*\"$2\": \"\{0,1\}\([^\",]*\).*/\1/p" <<< "$1"; }
 # server_children: the nbd-server processes serving a connection.
 server_children() { pgrep -P "$(cat /run/dmcolo/s/nbd-server.pid)" -x nbd-server; }
 # show_sockets: bytes each NBD socket carried (a comment: which sockets the

@@ -19,6 +19,15 @@ secondary_setup() {
 
 secondary_teardown() { dm_remove "$1-in" "$1"; }
 
+# json_field JSON KEY: KEY of the one device in `dmcoloctl status NAME
+# --json` (JSON), as the shell writes it (true/false for a boolean).
+json_field() {
+	python3 -c '
+import json, sys
+v = json.loads(sys.argv[1])[0][sys.argv[2]]
+print(str(v).lower() if isinstance(v, bool) else v)' "$1" "$2"
+}
+
 # must_fail CMD...: succeeds when CMD fails.
 must_fail() { ! "$@" > /dev/null 2>&1; }
 

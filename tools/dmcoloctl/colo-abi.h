@@ -50,6 +50,25 @@ struct colo_primary_status {
 
 enum colo_kind colo_kind_of(const char *target_type);
 
+/*
+ * One table per target lists its status fields in order: it drives the
+ * parsers below and the JSON of `dmcoloctl status` (show.c). A word is
+ * lower-case letters, '_' and '-'; a pair is "a/b".
+ */
+enum colo_field_kind { COLO_F_WORD, COLO_F_U64, COLO_F_PAIR };
+
+struct colo_field {
+	const char *name;	/* JSON key; NULL ends a table */
+	const char *name2;	/* a pair's second number */
+	enum colo_field_kind kind;
+	size_t offset, offset2;	/* in the status struct */
+	size_t size;		/* a word's buffer */
+};
+
+extern const struct colo_field colo_secondary_fields[];
+extern const struct colo_field colo_ingress_fields[];
+extern const struct colo_field colo_primary_fields[];
+
 /* Each returns 0, or -1 when the line does not have the known fields. */
 int colo_parse_secondary(const char *params, struct colo_secondary_status *st);
 int colo_parse_ingress(const char *params, struct colo_ingress_status *st);

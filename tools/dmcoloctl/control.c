@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* dmcoloctl start, stop, resync, failover, checkpoint. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,46 +8,19 @@
 #include "dm.h"
 #include "dmcoloctl.h"
 #include "nbd.h"
+#include "options.h"
 
 #define AGENT_TIMEOUT_MS 60000
 #define CHECKPOINT_TRIES 3
 
-int parse_flags(const char *cmd, int argc, char **argv, const struct flag *flags,
-		const char **name)
-{
-	int i, j, matched;
-
-	*name = NULL;
-	for (i = 1; i < argc; i++) {
-		if (argv[i][0] != '-') {
-			if (*name)
-				return usage_error(cmd, "want exactly one NAME");
-			*name = argv[i];
-			continue;
-		}
-		matched = 0;
-		for (j = 0; flags && flags[j].name; j++) {
-			if (!strcmp(argv[i], flags[j].name)) {
-				*flags[j].value = 1;
-				matched = 1;
-			}
-		}
-		if (!matched)
-			return usage_error(cmd, "unknown option '%s'", argv[i]);
-	}
-	if (!*name)
-		return usage_error(cmd, "want a NAME");
-	return 0;
-}
-
 /*
- * The start of every command on one device: NAME [flags], then the device's
- * status. 0, or the exit status to return.
+ * The start of every command on one device: NAME and its options, then the
+ * device's status. 0, or the exit status to return.
  */
-static int open_device(const char *cmd, int argc, char **argv, const struct flag *flags,
+static int open_device(const char *cmd, int argc, char **argv, const struct opt_spec *opts,
 		       const char **name, struct colo_device *dev)
 {
-	int r = parse_flags(cmd, argc, argv, flags, name);
+	int r = parse_options(cmd, argc, argv, opts, name, 1, 1);
 
 	if (r)
 		return r;
@@ -171,14 +143,15 @@ static int start_primary(const char *name, struct node_state *st, int full, int 
 int cmd_start(int argc, char **argv)
 {
 	int full = 0, no_wait = 0, local = 0, r;
-	const struct flag flags[] = {
-		{ "--full", &full }, { "--no-wait", &no_wait }, { "--local", &local }, { NULL }
+	const struct opt_spec opts[] = {
+		{ "full", OPT_FLAG, &full }, { "no-wait", OPT_FLAG, &no_wait },
+		{ "local", OPT_FLAG, &local }, { NULL }
 	};
 	struct colo_device dev;
 	struct node_state st;
 	const char *name;
 
-	r = open_device("start", argc, argv, flags, &name, &dev);
+	r = open_device("start", argc, argv, opts, &name, &dev);
 	if (r)
 		return r;
 	if (local) {
@@ -235,14 +208,14 @@ int cmd_resync(int argc, char **argv)
 	uint64_t bytes;
 	unsigned int lbs;
 	int full = 0, r;
-	const struct flag flags[] = { { "--full", &full }, { NULL } };
+	const struct opt_spec opts[] = { { "full", OPT_FLAG, &full }, { NULL } };
 	struct agent_request drop = { .verb = AGENT_DROP };
 	struct agent_reply rep;
 	struct colo_device dev;
 	struct node_state st;
 	const char *name;
 
-	r = open_device("resync", argc, argv, flags, &name, &dev);
+	r = open_device("resync", argc, argv, opts, &name, &dev);
 	if (r)
 		return r;
 	if (dev.kind != COLO_KIND_PRIMARY) {
@@ -310,11 +283,11 @@ int cmd_failover(int argc, char **argv)
 	struct colo_device dev;
 	struct node_state st;
 	int no_wait = 0, r, have_state;
-	const struct flag flags[] = { { "--no-wait", &no_wait }, { NULL } };
+	const struct opt_spec opts[] = { { "no-wait", OPT_FLAG, &no_wait }, { NULL } };
 	const char *name;
 	long long t0;
 
-	r = open_device("failover", argc, argv, flags, &name, &dev);
+	r = open_device("failover", argc, argv, opts, &name, &dev);
 	if (r)
 		return r;
 	if (dev.kind != COLO_KIND_SECONDARY) {
@@ -349,7 +322,7 @@ int cmd_failover(int argc, char **argv)
 int cmd_checkpoint(int argc, char **argv)
 {
 	int local = 0, r, tries, stale = 0;
-	const struct flag flags[] = { { "--local", &local }, { NULL } };
+	const struct opt_spec opts[] = { { "local", OPT_FLAG, &local }, { NULL } };
 	struct colo_device dev;
 	struct agent_reply rep;
 	struct agent_request req = { .verb = AGENT_CHECKPOINT };
@@ -358,7 +331,7 @@ int cmd_checkpoint(int argc, char **argv)
 	long long t0, t1, t2;
 	char err[300];
 
-	r = open_device("checkpoint", argc, argv, flags, &name, &dev);
+	r = open_device("checkpoint", argc, argv, opts, &name, &dev);
 	if (r)
 		return r;
 	if (local) {

@@ -4,7 +4,10 @@
  *
  * The subcommands live in setup.c (create, remove), control.c (start, stop,
  * resync, failover, checkpoint), show.c (status, watch) and agent.c; this
- * file holds the command table, help and what they share.
+ * file holds the command table, help and what they share. Each command
+ * parses its line with parse_options() (options.c) from a table of its
+ * options; the targets' status fields are one table each (colo-abi.c), the
+ * tool's state file one table (state.c); libdevmapper is only in dm.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,10 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <libdevmapper.h>
-
+#include "clock.h"
 #include "dm.h"
 #include "dmcoloctl.h"
+#include "options.h"
 
 struct command {
 	const char *name;
@@ -163,21 +166,6 @@ int usage_error(const char *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 int blockdev_info(const char *path, uint64_t *bytes, unsigned int *lbs, char *err, size_t len)
 {
 	struct stat sb;
@@ -313,14 +301,14 @@ static int cmd_version(int argc, char **argv)
 	};
 	unsigned int i, found = 0;
 	uint32_t v[3];
+	int r = parse_options("version", argc, argv, NULL, NULL, 0, 0);
 
-	if (argc > 1)
-		return usage_error("version", "unexpected argument '%s'", argv[1]);
+	if (r)
+		return r;
 	printf("dmcoloctl %s (targets v%u.x)\n", DMCOLOCTL_VERSION, COLO_TARGET_MAJOR);
 	print_module_version();
 	for (i = 0; i < 3; i++) {
-		int r = dm_target_version(targets[i], v);
-
+		r = dm_target_version(targets[i], v);
 		if (r == -2) {
 			printf("device-mapper unavailable: %s\n", dm_error());
 			return EXIT_OK;

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "clock.h"
 #include "colo-abi.h"
 #include "state.h"
 
@@ -22,9 +23,6 @@ void errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print "dmcoloctl <cmd>: <msg>" on stderr and return EXIT_USAGE. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-long long now_ms(void);
-void sleep_ms(unsigned int ms);
-
 /* A block device's size in bytes and logical block size; 0 or -1 (err). */
 int blockdev_info(const char *path, uint64_t *bytes, unsigned int *lbs, char *err, size_t len);
 
@@ -33,17 +31,6 @@ int blockdev_info(const char *path, uint64_t *bytes, unsigned int *lbs, char *er
  * loaded colo target is COLO_TARGET_MAJOR (or not loaded). Prints why.
  */
 int check_target_version(const char *target);
-
-/*
- * Parse "NAME [flags]" for commands with only boolean flags (control.c):
- * 0, or the exit status of a usage error.
- */
-struct flag {
-	const char *name;
-	int *value;
-};
-int parse_flags(const char *cmd, int argc, char **argv, const struct flag *flags,
-		const char **name);
 
 /* Kind and parsed status of dm device name; -1 with a printed error. */
 struct colo_device {

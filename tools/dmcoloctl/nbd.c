@@ -12,16 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "colo-abi.h"
 #include "net.h"
 #include "nbd.h"
-
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* Keep the last non-empty line of a file in err. */
 static void last_line(const char *path, char *err, size_t err_len)

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "net.h"
 
 #define TCP_ESTABLISHED_STATE 0x01
@@ -167,14 +168,6 @@ int net_write_all(int fd, const char *buf, size_t len)
 		len -= n;
 	}
 	return 0;
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
 int net_read_line(int fd, char *buf, size_t len, int timeout_ms)

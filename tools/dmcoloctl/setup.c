@@ -2,7 +2,6 @@
 /* dmcoloctl secondary create, primary create, remove, agent. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,11 +15,8 @@
 #include "dmcoloctl.h"
 #include "nbd.h"
 #include "net.h"
+#include "options.h"
 #include "units.h"
-
-enum { OPT_DISK = 256, OPT_BUFFER, OPT_CHUNK, OPT_LISTEN, OPT_CONTROL_PORT, OPT_TLS_CERT,
-       OPT_TLS_KEY, OPT_TLS_CA, OPT_SECONDARY, OPT_EXPORT, OPT_SYNC, OPT_MAX_INFLIGHT,
-       OPT_REGION, OPT_NOSYNC, OPT_TIMEOUT, OPT_TLS_HOSTNAME, OPT_CONNECTIONS };
 
 static int valid_dm_name(const char *name)
 {
@@ -30,47 +26,28 @@ static int valid_dm_name(const char *name)
 	       name[0] != '.' && !strpbrk(name, " \t\n");
 }
 
-/*
- * The options both create commands take: --control-port and the TLS files.
- * 0 when c was one of them, else a usage error's exit status.
- */
-static int common_option(const char *cmd, int c, struct node_state *st,
-			 unsigned int *control_port)
-{
-	uint64_t v;
+/* The options both create commands take: --control-port and the TLS files. */
+struct common_opts {
+	unsigned int control_port;	/* 0: the NBD port + 1 */
+	const char *tls_cert, *tls_key, *tls_ca;
+};
 
-	switch (c) {
-	case OPT_CONTROL_PORT:
-		if (parse_size(optarg, &v) || v < 1 || v > 65535)
-			return usage_error(cmd, "bad --control-port '%s'", optarg);
-		*control_port = v;
-		return 0;
-	case OPT_TLS_CERT:
-		snprintf(st->tls_cert, sizeof(st->tls_cert), "%s", optarg);
-		return 0;
-	case OPT_TLS_KEY:
-		snprintf(st->tls_key, sizeof(st->tls_key), "%s", optarg);
-		return 0;
-	case OPT_TLS_CA:
-		snprintf(st->tls_ca, sizeof(st->tls_ca), "%s", optarg);
-		return 0;
-	default:
-		return usage_error(cmd, "bad option");
-	}
-}
+#define COMMON_OPTIONS(c) \
+	{ "control-port", OPT_PORT, &(c).control_port }, \
+	{ "tls-cert", OPT_STRING, &(c).tls_cert }, \
+	{ "tls-key", OPT_STRING, &(c).tls_key }, \
+	{ "tls-ca", OPT_STRING, &(c).tls_ca }
 
-/* The one NAME after the options, checked; NULL after a usage error. */
-static const char *the_name(const char *cmd, int argc, char **argv)
+/* The command's NAME and the TLS files into @st; 0 or EXIT_USAGE. */
+static int apply_common(const char *cmd, const char *name, const struct common_opts *c,
+			struct node_state *st)
 {
-	if (optind + 1 != argc) {
-		usage_error(cmd, "want exactly one NAME");
-		return NULL;
-	}
-	if (!valid_dm_name(argv[optind])) {
-		usage_error(cmd, "bad NAME '%s'", argv[optind]);
-		return NULL;
-	}
-	return argv[optind];
+	if (!valid_dm_name(name))
+		return usage_error(cmd, "bad NAME '%s'", name);
+	snprintf(st->tls_cert, sizeof(st->tls_cert), "%s", c->tls_cert ? c->tls_cert : "");
+	snprintf(st->tls_key, sizeof(st->tls_key), "%s", c->tls_key ? c->tls_key : "");
+	snprintf(st->tls_ca, sizeof(st->tls_ca), "%s", c->tls_ca ? c->tls_ca : "");
+	return 0;
 }
 
 /* TLS options: all three or none; each a readable file. */
@@ -171,58 +148,36 @@ static void stop_agent(const char *name)
 
 static int secondary_create(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "disk", required_argument, NULL, OPT_DISK },
-		{ "buffer", required_argument, NULL, OPT_BUFFER },
-		{ "chunk", required_argument, NULL, OPT_CHUNK },
-		{ "listen", required_argument, NULL, OPT_LISTEN },
-		{ "control-port", required_argument, NULL, OPT_CONTROL_PORT },
-		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
-		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
-		{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
-		{ NULL, 0, NULL, 0 }
-	};
 	const char *cmd = "secondary", *disk = NULL, *buffer = NULL, *listen = NULL;
 	char ingress[256], params[PATH_MAX * 2 + 64], err[512], disk_abs[PATH_MAX];
 	char buf_abs[PATH_MAX];
 	uint64_t chunk = 65536, disk_bytes, buf_bytes;
-	unsigned int disk_lbs, buf_lbs, control_port = 0;
+	unsigned int disk_lbs, buf_lbs;
 	struct node_state st = { .role = ROLE_SECONDARY };
+	struct common_opts common = { 0 };
+	const struct opt_spec opts[] = {
+		{ "disk", OPT_STRING, &disk },
+		{ "buffer", OPT_STRING, &buffer },
+		{ "chunk", OPT_SIZE, &chunk },
+		{ "listen", OPT_STRING, &listen },
+		COMMON_OPTIONS(common),
+		{ NULL }
+	};
 	struct stat d1, d2;
 	const char *name;
-	int c, r;
+	int r;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_DISK:
-			disk = optarg;
-			break;
-		case OPT_BUFFER:
-			buffer = optarg;
-			break;
-		case OPT_CHUNK:
-			if (parse_size(optarg, &chunk))
-				return usage_error(cmd, "bad --chunk '%s'", optarg);
-			break;
-		case OPT_LISTEN:
-			listen = optarg;
-			break;
-		default:
-			r = common_option(cmd, c, &st, &control_port);
-			if (r)
-				return r;
-		}
-	}
-	name = the_name(cmd, argc, argv);
-	if (!name)
-		return EXIT_USAGE;
+	r = parse_options(cmd, argc, argv, opts, &name, 1, 1);
+	if (!r)
+		r = apply_common(cmd, name, &common, &st);
+	if (r)
+		return r;
 	if (!disk || !buffer || !listen)
 		return usage_error(cmd, "--disk, --buffer and --listen are required");
 	if (parse_endpoint(listen, DEFAULT_NBD_PORT, st.host, sizeof(st.host), &st.port))
 		return usage_error(cmd, "bad --listen '%s' (ADDR, ADDR:PORT or [IPV6]:PORT)",
 				   listen);
-	st.control_port = control_port ? control_port : st.port + 1;
+	st.control_port = common.control_port ? common.control_port : st.port + 1;
 	if (st.control_port == st.port || st.control_port > 65535)
 		return usage_error(cmd, "the control port must differ from the NBD port");
 	if (chunk < 4096 || chunk > (32u << 20) || (chunk & (chunk - 1)))
@@ -316,90 +271,53 @@ int cmd_secondary(int argc, char **argv)
 
 static int primary_create(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "disk", required_argument, NULL, OPT_DISK },
-		{ "secondary", required_argument, NULL, OPT_SECONDARY },
-		{ "export", required_argument, NULL, OPT_EXPORT },
-		{ "control-port", required_argument, NULL, OPT_CONTROL_PORT },
-		{ "sync", no_argument, NULL, OPT_SYNC },
-		{ "max-inflight", required_argument, NULL, OPT_MAX_INFLIGHT },
-		{ "region", required_argument, NULL, OPT_REGION },
-		{ "nosync", no_argument, NULL, OPT_NOSYNC },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "connections", required_argument, NULL, OPT_CONNECTIONS },
-		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
-		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
-		{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
-		{ "tls-hostname", required_argument, NULL, OPT_TLS_HOSTNAME },
-		{ NULL, 0, NULL, 0 }
-	};
 	const char *cmd = "primary", *disk = NULL, *secondary = NULL, *export = NULL;
+	const char *tls_hostname = NULL;
 	char params[PATH_MAX + 256], opt_args[128] = "", err[512], disk_abs[PATH_MAX];
-	uint64_t inflight = 0, region = 0, v, disk_bytes, remote_bytes;
-	unsigned int lbs, rlbs, control_port = 0, nopts = 0;
+	uint64_t inflight = 0, region = 0, disk_bytes, remote_bytes;
+	unsigned int lbs, rlbs, nopts = 0;
 	struct node_state st = { .role = ROLE_PRIMARY, .nbd_timeout = DEFAULT_NBD_TIMEOUT,
 				 .nbd_connections = 1 };
-	int c, r, sync_mode = 0, nosync = 0, len;
+	struct common_opts common = { 0 };
+	int r, sync_mode = 0, nosync = 0, len;
+	const struct opt_spec opts[] = {
+		{ "disk", OPT_STRING, &disk },
+		{ "secondary", OPT_STRING, &secondary },
+		{ "export", OPT_STRING, &export },
+		{ "sync", OPT_FLAG, &sync_mode },
+		{ "max-inflight", OPT_SIZE, &inflight },
+		{ "region", OPT_SIZE, &region },
+		{ "nosync", OPT_FLAG, &nosync },
+		{ "timeout", OPT_COUNT, &st.nbd_timeout },
+		{ "connections", OPT_COUNT, &st.nbd_connections },
+		{ "tls-hostname", OPT_STRING, &tls_hostname },
+		COMMON_OPTIONS(common),
+		{ NULL }
+	};
 	const char *name;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_DISK:
-			disk = optarg;
-			break;
-		case OPT_SECONDARY:
-			secondary = optarg;
-			break;
-		case OPT_EXPORT:
-			export = optarg;
-			break;
-		case OPT_SYNC:
-			sync_mode = 1;
-			break;
-		case OPT_MAX_INFLIGHT:
-			if (parse_size(optarg, &inflight) || inflight < 4096 ||
-			    inflight > (4ULL << 30) || inflight % 1024)
-				return usage_error(cmd, "--max-inflight must be 4k to 4g");
-			break;
-		case OPT_REGION:
-			if (parse_size(optarg, &region) || region < 4096 || region > (1ULL << 30) ||
-			    (region & (region - 1)))
-				return usage_error(cmd, "--region must be a power of two from 4k to 1g");
-			break;
-		case OPT_NOSYNC:
-			nosync = 1;
-			break;
-		case OPT_TIMEOUT:
-			if (parse_size(optarg, &v) || v < 1 || v > 3600)
-				return usage_error(cmd, "--timeout must be 1 to 3600 seconds");
-			st.nbd_timeout = v;
-			break;
-		case OPT_CONNECTIONS:
-			/*
-			 * With several sockets the kernel's NBD client resends
-			 * a timed-out request on another one while the first
-			 * server process may still apply it, after a newer
-			 * overlapping write: a stale write on the secondary
-			 * that nothing reports (dm-colo.rst, "What the NBD
-			 * export must do").
-			 */
-			if (parse_size(optarg, &v) || v != 1)
-				return usage_error(cmd, "--connections must be 1: with several NBD sockets a timed-out write is resent on another while the first may still land after a newer one");
-			st.nbd_connections = v;
-			break;
-		case OPT_TLS_HOSTNAME:
-			snprintf(st.tls_hostname, sizeof(st.tls_hostname), "%s", optarg);
-			break;
-		default:
-			r = common_option(cmd, c, &st, &control_port);
-			if (r)
-				return r;
-		}
-	}
-	name = the_name(cmd, argc, argv);
-	if (!name)
-		return EXIT_USAGE;
+	r = parse_options(cmd, argc, argv, opts, &name, 1, 1);
+	if (!r)
+		r = apply_common(cmd, name, &common, &st);
+	if (r)
+		return r;
+	if (inflight && (inflight < 4096 || inflight > (4ULL << 30) || inflight % 1024))
+		return usage_error(cmd, "--max-inflight must be 4k to 4g");
+	if (region && (region < 4096 || region > (1ULL << 30) || (region & (region - 1))))
+		return usage_error(cmd, "--region must be a power of two from 4k to 1g");
+	if (st.nbd_timeout < 1 || st.nbd_timeout > 3600)
+		return usage_error(cmd, "--timeout must be 1 to 3600 seconds");
+	/*
+	 * With several sockets the kernel's NBD client resends a timed-out
+	 * request on another one while the first server process may still
+	 * apply it, after a newer overlapping write: a stale write on the
+	 * secondary that nothing reports (dm-colo.rst, "What the NBD export
+	 * must do").
+	 */
+	if (st.nbd_connections != 1)
+		return usage_error(cmd, "--connections must be 1: with several NBD sockets a timed-out write is resent on another while the first may still land after a newer one");
+	if (tls_hostname)
+		snprintf(st.tls_hostname, sizeof(st.tls_hostname), "%s", tls_hostname);
 	if (st.tls_hostname[0] && !st.tls_cert[0])
 		return usage_error(cmd, "--tls-hostname needs the TLS options");
 	if (!disk || !secondary)
@@ -407,7 +325,7 @@ static int primary_create(int argc, char **argv)
 	if (parse_endpoint(secondary, DEFAULT_NBD_PORT, st.host, sizeof(st.host), &st.port))
 		return usage_error(cmd, "bad --secondary '%s' (HOST, HOST:PORT or [IPV6]:PORT)",
 				   secondary);
-	st.control_port = control_port ? control_port : st.port + 1;
+	st.control_port = common.control_port ? common.control_port : st.port + 1;
 	if (st.control_port > 65535)
 		return usage_error(cmd, "bad control port");
 	export = export ? export : name;
@@ -509,13 +427,13 @@ int cmd_primary(int argc, char **argv)
 int cmd_remove(int argc, char **argv)
 {
 	int failed = 0, force = 0, r;
-	const struct flag flags[] = { { "--force", &force }, { NULL } };
+	const struct opt_spec opts[] = { { "force", OPT_FLAG, &force }, { NULL } };
 	struct colo_device dev;
 	char ingress[256];
 	struct node_state st;
 	const char *name;
 
-	r = parse_flags("remove", argc, argv, flags, &name);
+	r = parse_options("remove", argc, argv, opts, &name, 1, 1);
 	if (r)
 		return r;
 	if (load_state(name, &st))
@@ -568,7 +486,8 @@ int cmd_remove(int argc, char **argv)
 
 int cmd_agent(int argc, char **argv)
 {
-	if (argc != 2)
-		return usage_error("agent", "want exactly one NAME");
-	return agent_run(argv[1]) ? EXIT_FAILED : EXIT_OK;
+	const char *name;
+	int r = parse_options("agent", argc, argv, NULL, &name, 1, 1);
+
+	return r ? r : agent_run(name) ? EXIT_FAILED : EXIT_OK;
 }

@@ -8,6 +8,7 @@
 #include "dm.h"
 #include "dmcoloctl.h"
 #include "nbd.h"
+#include "options.h"
 #include "units.h"
 
 static unsigned int percent(uint64_t part, uint64_t whole)
@@ -15,11 +16,12 @@ static unsigned int percent(uint64_t part, uint64_t whole)
 	return whole ? (unsigned int)(part * 100 / whole) : 100;
 }
 
-static void print_json_string(const char *key, const char *value, int comma)
+/* JSON members: the first of an object without a comma, the others with. */
+static void json_string(const char *key, const char *value, int first)
 {
 	const char *p;
 
-	printf("\"%s\": \"", key);
+	printf("%s\"%s\": \"", first ? "" : ", ", key);
 	for (p = value; *p; p++) {
 		if (*p == '"' || *p == '\\')
 			printf("\\%c", *p);
@@ -28,7 +30,38 @@ static void print_json_string(const char *key, const char *value, int comma)
 		else
 			putchar(*p);
 	}
-	printf("\"%s", comma ? ", " : "");
+	putchar('"');
+}
+
+static void json_u64(const char *key, uint64_t value)
+{
+	printf(", \"%s\": %" PRIu64, key, value);
+}
+
+static void json_bool(const char *key, int value)
+{
+	printf(", \"%s\": %s", key, value ? "true" : "false");
+}
+
+/* A parsed status, member by member, as its field table lists it. */
+static void json_fields(const struct colo_field *f, const void *st)
+{
+	const char *base = st;
+
+	for (; f->name; f++) {
+		switch (f->kind) {
+		case COLO_F_WORD:
+			json_string(f->name, base + f->offset, 0);
+			break;
+		case COLO_F_PAIR:
+			json_u64(f->name, *(const uint64_t *)(base + f->offset));
+			json_u64(f->name2, *(const uint64_t *)(base + f->offset2));
+			break;
+		case COLO_F_U64:
+			json_u64(f->name, *(const uint64_t *)(base + f->offset));
+			break;
+		}
+	}
 }
 
 struct show_ctx {
@@ -47,14 +80,14 @@ static void show_tool_state(const char *name, int json)
 		return;
 	if (st.role == ROLE_PRIMARY) {
 		if (json) {
-			print_json_string("nbd_device", st.nbd_dev, 1);
-			printf("\"nbd_connected\": %s, ", nbd_client_connected(st.nbd_dev) ?
-			       "true" : "false");
-			print_json_string("secondary", st.host, 1);
-			printf("\"port\": %u, \"connections\": %u, \"tls\": %s, ", st.port,
-			       st.nbd_connections, st.tls_cert[0] ? "true" : "false");
+			json_string("nbd_device", st.nbd_dev, 0);
+			json_bool("nbd_connected", nbd_client_connected(st.nbd_dev));
+			json_string("secondary", st.host, 0);
+			json_u64("port", st.port);
+			json_u64("connections", st.nbd_connections);
+			json_bool("tls", st.tls_cert[0]);
 			if (st.epoch_known)
-				printf("\"epoch\": %" PRIu64 ", ", st.epoch);
+				json_u64("epoch", st.epoch);
 			return;
 		}
 		printf("  link        %s -> %s port %u, export '%s'%s, %u socket%s, %s\n",
@@ -68,10 +101,9 @@ static void show_tool_state(const char *name, int json)
 	}
 	state_path(name, "agent.pid", pidfile);
 	if (json) {
-		printf("\"nbd_server\": %s, \"agent\": %s, \"fenced\": %s, ",
-		       nbd_server_pid(name) ? "true" : "false",
-		       pidfile_alive(pidfile, "dmcoloctl") ? "true" : "false",
-		       st.fenced ? "true" : "false");
+		json_bool("nbd_server", nbd_server_pid(name));
+		json_bool("agent", pidfile_alive(pidfile, "dmcoloctl"));
+		json_bool("fenced", st.fenced);
 		return;
 	}
 	printf("  export      %s port %u%s: nbd-server %s, agent %s\n", st.host, st.port,
@@ -95,21 +127,15 @@ static int show_one(const char *name, void *arg)
 	}
 	if (ctx->json) {
 		printf("%s{", ctx->count ? ",\n  " : "\n  ");
-		print_json_string("name", name, 1);
+		json_string("name", name, 1);
 	}
 	ctx->count++;
 	switch (d.kind) {
 	case COLO_KIND_SECONDARY:
 		if (ctx->json) {
-			print_json_string("target", COLO_SECONDARY_TARGET, 1);
-			print_json_string("state", d.sec.state, 1);
-			printf("\"epoch\": %" PRIu64 ", \"buffered\": %" PRIu64 ", \"capacity\": %"
-			       PRIu64 ", \"merged\": %" PRIu64 ", \"to_merge\": %" PRIu64
-			       ", \"copies\": %" PRIu64 ", \"secondary_writes\": %" PRIu64 ", ",
-			       d.sec.epoch, d.sec.buffered, d.sec.capacity, d.sec.merged,
-			       d.sec.to_merge, d.sec.copies, d.sec.secondary_writes);
+			json_string("target", COLO_SECONDARY_TARGET, 0);
+			json_fields(colo_secondary_fields, &d.sec);
 			show_tool_state(name, 1);
-			print_json_string("error", d.sec.error, 0);
 			break;
 		}
 		printf("%s: colo-secondary, %s, epoch %" PRIu64 "\n", name, d.sec.state,
@@ -126,10 +152,8 @@ static int show_one(const char *name, void *arg)
 		break;
 	case COLO_KIND_INGRESS:
 		if (ctx->json) {
-			print_json_string("target", COLO_INGRESS_TARGET, 1);
-			print_json_string("state", d.ing.state, 1);
-			printf("\"writes\": %" PRIu64 ", \"refused\": %" PRIu64, d.ing.writes,
-			       d.ing.refused);
+			json_string("target", COLO_INGRESS_TARGET, 0);
+			json_fields(colo_ingress_fields, &d.ing);
 			break;
 		}
 		printf("%s: colo-ingress, %s, %" PRIu64 " primary writes, %" PRIu64 " refused\n",
@@ -137,17 +161,9 @@ static int show_one(const char *name, void *arg)
 		break;
 	case COLO_KIND_PRIMARY:
 		if (ctx->json) {
-			print_json_string("target", COLO_PRIMARY_TARGET, 1);
-			print_json_string("state", d.pri.state, 1);
-			print_json_string("mode", d.pri.mode, 1);
-			printf("\"in_sync\": %" PRIu64 ", \"regions\": %" PRIu64 ", \"copied\": %"
-			       PRIu64 ", \"forwarded\": %" PRIu64 ", \"forwarding\": %" PRIu64
-			       ", \"bytes_in_flight\": %" PRIu64 ", \"peak_bytes\": %" PRIu64
-			       ", \"remote_errors\": %" PRIu64 ", ", d.pri.in_sync, d.pri.regions,
-			       d.pri.copied, d.pri.forwarded, d.pri.forwarding,
-			       d.pri.bytes_in_flight, d.pri.peak_bytes, d.pri.remote_errors);
+			json_string("target", COLO_PRIMARY_TARGET, 0);
+			json_fields(colo_primary_fields, &d.pri);
 			show_tool_state(name, 1);
-			print_json_string("error", d.pri.error, 0);
 			break;
 		}
 		format_bytes(d.pri.bytes_in_flight, a, sizeof(a));
@@ -173,18 +189,11 @@ static int show_one(const char *name, void *arg)
 int cmd_status(int argc, char **argv)
 {
 	struct show_ctx ctx = { 0 };
-	int i;
+	const struct opt_spec opts[] = { { "json", OPT_FLAG, &ctx.json }, { NULL } };
+	int r = parse_options("status", argc, argv, opts, &ctx.only, 0, 1);
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			ctx.json = 1;
-		else if (argv[i][0] == '-')
-			return usage_error("status", "unknown option '%s'", argv[i]);
-		else if (ctx.only)
-			return usage_error("status", "at most one NAME");
-		else
-			ctx.only = argv[i];
-	}
+	if (r)
+		return r;
 	if (ctx.only && !dm_exists(ctx.only)) {
 		errorf("%s: no such device", ctx.only);
 		return EXIT_FAILED;
@@ -278,15 +287,17 @@ int follow_progress(const char *name, int quiet)
 int cmd_watch(int argc, char **argv)
 {
 	struct colo_device d;
+	const char *name;
+	int r = parse_options("watch", argc, argv, NULL, &name, 1, 1);
 
-	if (argc != 2 || argv[1][0] == '-')
-		return usage_error("watch", "want exactly one NAME");
-	if (colo_device_status(argv[1], &d, 0))
+	if (r)
+		return r;
+	if (colo_device_status(name, &d, 0))
 		return EXIT_FAILED;
 	if (d.kind == COLO_KIND_PRIMARY && strcmp(d.pri.state, COLO_ST_SYNCING) &&
 	    strcmp(d.pri.state, COLO_ST_REPLICATING)) {
-		printf("%s is %s: nothing to follow\n", argv[1], d.pri.state);
+		printf("%s is %s: nothing to follow\n", name, d.pri.state);
 		return EXIT_OK;
 	}
-	return follow_progress(argv[1], 0);
+	return follow_progress(name, 0);
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,14 +47,103 @@ int state_exists(const char *name)
 	return access(path, F_OK) == 0;
 }
 
-static const char *role_name(enum node_role role)
+/*
+ * The state file's fields: one table for writing and reading it. The
+ * file is key=value lines; unknown keys are ignored (a newer dmcoloctl's).
+ */
+enum field_kind { F_ROLE, F_STR, F_U64, F_UINT, F_BOOL };
+
+struct state_field {
+	const char *key;
+	enum field_kind kind;
+	size_t offset;
+	size_t size;		/* F_STR: the buffer's */
+};
+
+#define FIELD(key, kind, member) \
+	{ key, kind, offsetof(struct node_state, member), sizeof(((struct node_state *)0)->member) }
+
+static const struct state_field fields[] = {
+	FIELD("role", F_ROLE, role),
+	FIELD("disk", F_STR, disk),
+	FIELD("buffer", F_STR, buffer),
+	FIELD("chunk_bytes", F_U64, chunk_bytes),
+	FIELD("fenced", F_BOOL, fenced),
+	FIELD("host", F_STR, host),
+	FIELD("port", F_UINT, port),
+	FIELD("control_port", F_UINT, control_port),
+	FIELD("export", F_STR, export_name),
+	FIELD("nbd_dev", F_STR, nbd_dev),
+	FIELD("nbd_timeout", F_UINT, nbd_timeout),
+	FIELD("nbd_connections", F_UINT, nbd_connections),
+	FIELD("epoch", F_U64, epoch),
+	FIELD("epoch_known", F_BOOL, epoch_known),
+	FIELD("tls_cert", F_STR, tls_cert),
+	FIELD("tls_key", F_STR, tls_key),
+	FIELD("tls_ca", F_STR, tls_ca),
+	FIELD("tls_hostname", F_STR, tls_hostname),
+};
+
+#define NR_FIELDS (sizeof(fields) / sizeof(fields[0]))
+
+static const char *const role_names[] = {
+	[ROLE_NONE] = "none", [ROLE_PRIMARY] = "primary", [ROLE_SECONDARY] = "secondary",
+};
+
+static void field_write(FILE *f, const struct state_field *fl, const struct node_state *st)
 {
-	return role == ROLE_PRIMARY ? "primary" : role == ROLE_SECONDARY ? "secondary" : "none";
+	const void *p = (const char *)st + fl->offset;
+
+	fprintf(f, "%s=", fl->key);
+	switch (fl->kind) {
+	case F_ROLE:
+		fprintf(f, "%s\n", role_names[*(const enum node_role *)p]);
+		break;
+	case F_STR:
+		fprintf(f, "%s\n", (const char *)p);
+		break;
+	case F_U64:
+		fprintf(f, "%" PRIu64 "\n", *(const uint64_t *)p);
+		break;
+	case F_UINT:
+		fprintf(f, "%u\n", *(const unsigned int *)p);
+		break;
+	case F_BOOL:
+		fprintf(f, "%d\n", *(const int *)p);
+		break;
+	}
+}
+
+static void field_read(const struct state_field *fl, const char *value, struct node_state *st)
+{
+	void *p = (char *)st + fl->offset;
+	enum node_role role;
+
+	switch (fl->kind) {
+	case F_ROLE:
+		for (role = ROLE_NONE; role <= ROLE_SECONDARY; role++)
+			if (!strcmp(value, role_names[role]))
+				*(enum node_role *)p = role;
+		break;
+	case F_STR:
+		snprintf(p, fl->size, "%s", value);
+		break;
+	case F_U64:
+		*(uint64_t *)p = strtoull(value, NULL, 10);
+		break;
+	case F_UINT:
+		*(unsigned int *)p = strtoul(value, NULL, 10);
+		break;
+	case F_BOOL:
+		*(int *)p = atoi(value);
+		break;
+	}
 }
 
 int state_save(const char *name, const struct node_state *st)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	size_t i;
 	FILE *f;
 
 	state_path(name, "state", path);
@@ -61,15 +151,8 @@ int state_save(const char *name, const struct node_state *st)
 	f = fopen(tmp, "w");
 	if (!f)
 		return -1;
-	fprintf(f, "role=%s\ndisk=%s\nbuffer=%s\nchunk_bytes=%" PRIu64 "\nfenced=%d\n"
-		"host=%s\nport=%u\ncontrol_port=%u\nexport=%s\nnbd_dev=%s\nnbd_timeout=%u\n"
-		"nbd_connections=%u\n"
-		"epoch=%" PRIu64 "\nepoch_known=%d\ntls_cert=%s\ntls_key=%s\ntls_ca=%s\n"
-		"tls_hostname=%s\n",
-		role_name(st->role), st->disk, st->buffer, st->chunk_bytes, st->fenced,
-		st->host, st->port, st->control_port, st->export_name, st->nbd_dev,
-		st->nbd_timeout, st->nbd_connections, st->epoch, st->epoch_known, st->tls_cert,
-		st->tls_key, st->tls_ca, st->tls_hostname);
+	for (i = 0; i < NR_FIELDS; i++)
+		field_write(f, &fields[i], st);
 	/*
 	 * Written whole or not at all (fsync, then rename): a killed dmcoloctl
 	 * never leaves half a state. It lives under /run, so it does not
@@ -84,14 +167,10 @@ int state_save(const char *name, const struct node_state *st)
 	return 0;
 }
 
-static void set_str(char *dst, size_t len, const char *value)
-{
-	snprintf(dst, len, "%s", value);
-}
-
 int state_load(const char *name, struct node_state *st)
 {
-	char path[PATH_MAX], line[PATH_MAX + 64], *eq, *value;
+	char path[PATH_MAX], line[PATH_MAX + 64], *eq;
+	size_t i;
 	FILE *f;
 
 	memset(st, 0, sizeof(*st));
@@ -105,44 +184,9 @@ int state_load(const char *name, struct node_state *st)
 		if (!eq)
 			continue;
 		*eq = '\0';
-		value = eq + 1;
-		if (!strcmp(line, "role"))
-			st->role = !strcmp(value, "primary") ? ROLE_PRIMARY :
-				   !strcmp(value, "secondary") ? ROLE_SECONDARY : ROLE_NONE;
-		else if (!strcmp(line, "disk"))
-			set_str(st->disk, sizeof(st->disk), value);
-		else if (!strcmp(line, "buffer"))
-			set_str(st->buffer, sizeof(st->buffer), value);
-		else if (!strcmp(line, "chunk_bytes"))
-			st->chunk_bytes = strtoull(value, NULL, 10);
-		else if (!strcmp(line, "fenced"))
-			st->fenced = atoi(value);
-		else if (!strcmp(line, "host"))
-			set_str(st->host, sizeof(st->host), value);
-		else if (!strcmp(line, "port"))
-			st->port = strtoul(value, NULL, 10);
-		else if (!strcmp(line, "control_port"))
-			st->control_port = strtoul(value, NULL, 10);
-		else if (!strcmp(line, "export"))
-			set_str(st->export_name, sizeof(st->export_name), value);
-		else if (!strcmp(line, "nbd_dev"))
-			set_str(st->nbd_dev, sizeof(st->nbd_dev), value);
-		else if (!strcmp(line, "nbd_timeout"))
-			st->nbd_timeout = strtoul(value, NULL, 10);
-		else if (!strcmp(line, "nbd_connections"))
-			st->nbd_connections = strtoul(value, NULL, 10);
-		else if (!strcmp(line, "epoch"))
-			st->epoch = strtoull(value, NULL, 10);
-		else if (!strcmp(line, "epoch_known"))
-			st->epoch_known = atoi(value);
-		else if (!strcmp(line, "tls_cert"))
-			set_str(st->tls_cert, sizeof(st->tls_cert), value);
-		else if (!strcmp(line, "tls_key"))
-			set_str(st->tls_key, sizeof(st->tls_key), value);
-		else if (!strcmp(line, "tls_hostname"))
-			set_str(st->tls_hostname, sizeof(st->tls_hostname), value);
-		else if (!strcmp(line, "tls_ca"))
-			set_str(st->tls_ca, sizeof(st->tls_ca), value);
+		for (i = 0; i < NR_FIELDS; i++)
+			if (!strcmp(line, fields[i].key))
+				field_read(&fields[i], eq + 1, st);
 	}
 	fclose(f);
 	/*

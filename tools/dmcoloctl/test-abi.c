@@ -30,6 +30,9 @@ static void secondary_cases(void)
 		"", "running", "running 7 12/4096 0/0 33 5", "running 7 12 4096 0/0 33 5 -",
 		"running 7x 12/4096 0/0 33 5 -", "Running 7 12/4096 0/0 33 5 -",
 		"running 7 12/4096 0/0 33 5 -x!",
+		/* sscanf took these: a sign, a number past 2^64 */
+		"running +7 12/4096 0/0 33 5 -", "running 7 12/-4096 0/0 33 5 -",
+		"running 18446744073709551616 12/4096 0/0 33 5 -",
 	};
 	unsigned int i;
 

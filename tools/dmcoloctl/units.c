@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,22 @@ int parse_size(const char *text, uint64_t *bytes)
 	return 0;
 }
 
-static int parse_port(const char *text, unsigned int *port)
+int parse_count(const char *text, unsigned int *count)
+{
+	unsigned long value;
+	char *end;
+
+	if (!text || !isdigit((unsigned char)text[0]))
+		return -1;
+	errno = 0;
+	value = strtoul(text, &end, 10);
+	if (errno || *end || value > UINT_MAX)
+		return -1;
+	*count = value;
+	return 0;
+}
+
+int parse_port(const char *text, unsigned int *port)
 {
 	unsigned long value;
 	char *end;

@@ -13,6 +13,12 @@
  */
 int parse_size(const char *text, uint64_t *bytes);
 
+/* A TCP port, 1..65535, in decimal. 0 and sets *port, or -1. */
+int parse_port(const char *text, unsigned int *port);
+
+/* A count or a number of seconds: decimal digits only. 0 and sets *count, or -1. */
+int parse_count(const char *text, unsigned int *count);
+
 /*
  * Parse an endpoint: "HOST:PORT", "[IPV6]:PORT" or, when default_port is
  * non-zero, also "HOST" and "[IPV6]". HOST is a name or an address; an IPv6
