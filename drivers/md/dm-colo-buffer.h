@@ -33,8 +33,9 @@ void colo_buffer_destroy(struct colo_buffer *b);
 
 /*
  * The devices were opened again (a kept buffer taken over by a new target):
- * copy through @disk and @buf from now on. -EINVAL when either has changed
- * size since the index was built. Context: any; no copy may be in flight.
+ * copy through @disk and @buf from now on. -EINVAL when the disk's size
+ * has changed since the index was built, or @buf is now too small for its
+ * slots. Context: any; no copy may be in flight.
  */
 int colo_buffer_reattach(struct colo_buffer *b, struct block_device *disk,
 			 struct block_device *buf);

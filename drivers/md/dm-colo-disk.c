@@ -168,10 +168,22 @@ static bool chunk_tracked_locked(struct colo_disk *colo, u64 chunk, bool disk_re
 	return false;
 }
 
+/*
+ * The decrement and the wake-up are one step under the wait queue's lock:
+ * once the count is 0, colo_detach() may go on to free the disk, so nothing
+ * may touch it after; colo_detach() takes the same lock before it goes on.
+ * (Today every caller's context is also waited for before the free: dm
+ * core's for end_io, dm-kcopyd's client and the workqueues' destruction
+ * for the copies. This does not depend on that.)
+ */
 static void inflight_put(struct colo_disk *colo)
 {
+	unsigned long flags;
+
+	spin_lock_irqsave(&colo->inflight_wait.lock, flags);
 	if (atomic_dec_and_test(&colo->nr_inflight))
-		wake_up_all(&colo->inflight_wait);
+		wake_up_locked(&colo->inflight_wait);
+	spin_unlock_irqrestore(&colo->inflight_wait.lock, flags);
 }
 
 static void set_error_locked(struct colo_disk *colo, enum colo_error error)
@@ -902,12 +914,17 @@ static bool colo_detach(struct colo_disk *colo)
 
 	spin_lock_irq(&colo->lock);
 	colo->detached = true;
-	keep = colo->state == COLO_MERGING;
+	/* Nothing to keep when every buffered chunk is merged (or none is). */
+	keep = colo->state == COLO_MERGING &&
+	       colo->merge_done < colo_buffer_count(colo->buffer);
 	spin_unlock_irq(&colo->lock);
 	/* Deferred primary writes are failed by the worker now. */
 	colo_disk_kick(colo);
 	flush_workqueue(colo->wq);
 	wait_event(colo->inflight_wait, !atomic_read(&colo->nr_inflight));
+	/* The last inflight_put() has left the wait queue's lock. */
+	spin_lock_irq(&colo->inflight_wait.lock);
+	spin_unlock_irq(&colo->inflight_wait.lock);
 	flush_workqueue(colo->wq);
 	if (keep) {
 		colo_buffer_merge_release(colo->buffer);
@@ -1115,16 +1132,27 @@ enum colo_drop { DROP_START, DROP_CHECKPOINT, DROP_STOP };
 /*
  * Start, checkpoint or stop: once the I/O in flight has drained, drop the
  * buffer; start enters running with no error, a checkpoint starts the
- * next epoch (a state that turned broken meanwhile stays), stop enters
- * idle. Context: message, may sleep.
+ * next epoch, stop enters idle. A checkpoint is refused (-EIO, the buffer
+ * kept for a failover) when the buffer broke while the I/O drained: the
+ * disk may lack a primary write, or a chunk's original.
+ * Context: message, may sleep.
  */
 static int drop_buffer(struct colo_disk *colo, enum colo_drop what)
 {
+	enum colo_error error;
 	int r = quiesce_begin(colo);
 
 	if (r)
 		return r;
 	spin_lock_irq(&colo->lock);
+	if (what == DROP_CHECKPOINT && colo->state != COLO_RUNNING) {
+		error = colo->error;
+		spin_unlock_irq(&colo->lock);
+		quiesce_end(colo);
+		DMERR("%pg: checkpoint: buffer broken (%s) while I/O drained: refused",
+		      colo->disk, colo_error_names[error]);
+		return -EIO;
+	}
 	colo_buffer_drop(colo->buffer);
 	switch (what) {
 	case DROP_START:
@@ -1145,9 +1173,9 @@ static int drop_buffer(struct colo_disk *colo, enum colo_drop what)
 
 /*
  * The state changes that colo-secondary's messages ask for: start,
- * checkpoint, stop, failover. Context: message, may sleep. A dm event is
- * raised when the state changed (also by a failover whose fence wait was
- * interrupted: it is merging); errors are said with DMERR.
+ * checkpoint, stop, failover. Context: message, may sleep. Errors are said
+ * with DMERR; the state has changed on 0, and on -EINTR (a failover whose
+ * fence wait was interrupted is merging).
  */
 int colo_disk_message(struct colo_disk *colo, unsigned int argc, char **argv)
 {
@@ -1225,7 +1253,6 @@ int colo_disk_message(struct colo_disk *colo, unsigned int argc, char **argv)
 		r = -EINVAL;
 		goto out;
 	}
-	colo_raise_event(colo);
 out:
 	mutex_unlock(&colo->msg_lock);
 	return r;

@@ -85,8 +85,9 @@ struct colo_disk {
 	/*
 	 * The last colo-secondary went away with secondary writes still
 	 * unmerged: kept, with the module pinned, for the next colo-secondary
-	 * over the same devices. disk and buf are stale meanwhile (only a
-	 * colo-ingress, which holds the disk open, still uses colo->disk).
+	 * over the same devices. disk and buf, and the buffer's own, are
+	 * stale meanwhile: nothing uses them (a colo-ingress fails its bios
+	 * before any remap) until colo_disk_unpark() sets them again.
 	 */
 	bool parked;
 	struct mapped_device *owner;	/* the colo-secondary device */

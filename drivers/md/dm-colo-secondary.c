@@ -301,8 +301,12 @@ static int secondary_message(struct dm_target *ti, unsigned int argc, char **arg
 			     char *result, unsigned int maxlen)
 {
 	struct colo_secondary *cs = ti->private;
+	int r = colo_disk_message(cs->colo, argc, argv);
 
-	return colo_disk_message(cs->colo, argc, argv);
+	/* On this table: its resume may not have run yet (colo->ti). */
+	if (!r || r == -EINTR)
+		dm_table_event(ti->table);
+	return r;
 }
 
 static int secondary_iterate_devices(struct dm_target *ti, iterate_devices_callout_fn fn,

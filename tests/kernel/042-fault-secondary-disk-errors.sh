@@ -28,9 +28,14 @@
 #      meanwhile the ingress refuses, dm-colo cannot be unloaded (once
 #      colo-ingress is gone too), another chunk size is refused. Created again: merging with
 #      merge_failed, the view exact; after repair failover merges it all.
+#  (e) a checkpoint whose wait for in-flight I/O sees the buffer break
+#      (a copy-in whose disk read fails after 1 s) is refused, the epoch
+#      unchanged and the buffer kept: failover still gives the last
+#      checkpoint + the secondary's writes.
 # Mutations it kills: never keeping the buffer at removal (36, 38-41: dm-colo
 # unloads, the new colo-secondary starts idle over a half-merged disk);
-# taking it over with another chunk size (37).
+# taking it over with another chunk size (37); a checkpoint that does not
+# look at the state after its drain (44-46).
 # On deb612, and on the debug kernel for the removal path's locking and
 # leaks (kept buffer, module reference); 018 takes the copy-in error path
 # there too.
@@ -50,13 +55,15 @@ trap 'exit 124' TERM	# killed at the time limit: still clean up
 model_write() { dd if="$3" of="$1" bs=512 seek=$(($2 / 512)) conv=notrunc status=none; }
 # chunk_of FILE N OUT: chunk N of the image FILE.
 chunk_of() { dd if="$1" of="$3" bs=$C skip="$2" count=1 status=none; }
-# disk_mode ok|noread|nowrite: the secondary disk's table.
+# disk_mode ok|noread|nowrite|slowfail: the secondary disk's table
+# (slowfail: reads fail after 1 s).
 disk_mode() {
 	local t
 	case $1 in
 	ok) t="linear /dev/testdisk0 0" ;;
 	noread) t="delay /dev/mapper/sdeerr 0 0 /dev/testdisk0 0 0" ;;
 	nowrite) t="delay /dev/testdisk0 0 0 /dev/mapper/sdeerr 0 0" ;;
+	slowfail) t="delay /dev/mapper/sdeerr 0 1000 /dev/testdisk0 0 0" ;;
 	esac
 	dmsetup suspend --nolockfs sdedisk && dmsetup load sdedisk --table "0 $SECTORS $t" &&
 		dmsetup resume sdedisk
@@ -101,7 +108,7 @@ random_file /tmp/sde-p 8192
 random_file /tmp/sde-q 4096
 random_file /tmp/sde-whole $C
 
-ktap_plan 41
+ktap_plan 46
 # --- (c) and (a): the disk's reads fail
 ktap_check "start over a random image" fresh
 write_odirect $IN 4096 /tmp/sde-p			# chunk 0 saved
@@ -184,4 +191,18 @@ ktap_check "(d) the secondary view is exact" same_bytes $S 0 /tmp/sde-view
 ktap_check "(d) the disk's writes work again; failover: standalone" eval 'disk_mode ok && failover_standalone'
 ktap_check "(d) every chunk merged; disk = secondary view, byte for byte" \
 	eval 'test "$(colo_fields sde 1 4 7)" = "standalone 12/12 -" && disk_is_view'
+
+# --- (e): the buffer breaks while a checkpoint waits for in-flight I/O
+ktap_check "(e) start again over a new image; secondary writes into 8 chunks" \
+	eval 'fresh && load'
+ktap_check "(e) the disk's reads fail after 1 s" disk_mode slowfail
+write_odirect $IN $((20 * C + 4096)) /tmp/sde-p > /dev/null 2>&1 &	# its copy-in fails
+sleep 0.3
+ktap_check "(e) a checkpoint while that copy-in runs is refused" \
+	must_fail dmsetup message sde 0 checkpoint
+wait
+ktap_check "(e) broken, copy_failed, epoch 0, 12 chunks still buffered" \
+	test "$(colo_fields sde 1 2 3 7)" = "broken 0 12/256 copy_failed"
+ktap_check "(e) reads work again; failover: disk = checkpoint + secondary writes" \
+	eval 'disk_mode ok && failover_standalone && disk_is_view'
 ktap_finish
