@@ -4,8 +4,8 @@
  * dm-colo-disk.h): how the I/O of colo-secondary and colo-ingress is routed
  * chunk by chunk between the disk and the buffer, the copies that fill the
  * buffer before a primary write and empty it at failover (the merge), the
- * state changes the messages ask for, and the registry that lets both
- * targets, and a colo-secondary created after a removal, find it.
+ * state changes the messages ask for, and the object's life (its registry
+ * is dm-colo-disk-registry.c).
  *
  * Per-chunk exclusion is written here by hand rather than with
  * dm-bio-prison, because the two kinds of holder differ: a pending chunk
@@ -18,15 +18,8 @@
  * the buffer index lookup and slot reservation, which a prison's own lock
  * would only nest inside.
  *
- * The disks are found through the disk they sit on (dm-snapshot's origin
- * lookup is the model) and kept across table reloads of the colo-secondary
- * device. A disk whose merge is stalled when its last colo-secondary goes
- * is parked: kept, module pinned, for the next colo-secondary over the same
- * devices (colo_detach).
- *
  * Locking, outermost first:
- *  - colo_disks_lock (mutex): the list of disks, each disk's count of
- *    colo-secondary instances, owner and parked; ctr and dtr only.
+ *  - colo_disks_lock (mutex, dm-colo-disk-registry.c): the registry.
  *  - colo->msg_lock (mutex): one state change by message at a time.
  *  - colo->ti_lock (mutex): the live colo-secondary instance, for events.
  *  - colo->lock (spinlock, irq-safe): the state, the index calls into
@@ -45,9 +38,9 @@
  *    workqueue's (dm-colo-buffer), process context; copy_in_done submits
  *    the bios that waited for the chunk, and starts no copy itself.
  *  - colo_worker: process, on its own ordered WQ_MEM_RECLAIM workqueue.
- *  - colo_disk_message, the gets and puts: process, may sleep; the
- *    failover fence's wait is killable, the last put's waits are not
- *    (colo_detach).
+ *  - colo_disk_message, colo_disk_create, colo_disk_detach and
+ *    colo_disk_put: process, may sleep; the failover fence's wait is
+ *    killable, colo_disk_detach's waits are not.
  *
  * Documentation/admin-guide/device-mapper/dm-colo.rst has the details.
  */
@@ -85,8 +78,6 @@ const char * const colo_error_names[] = {
 	[COLO_ERR_DISK_IO] = "disk_io",
 };
 
-static LIST_HEAD(colo_disks);
-static DEFINE_MUTEX(colo_disks_lock);	/* colo_disks, nr_secondary, owner, parked */
 static struct kmem_cache *colo_pending_cache;
 
 /* Helpers; the ones named *_locked need colo->lock. */
@@ -170,8 +161,8 @@ static bool chunk_tracked_locked(struct colo_disk *colo, u64 chunk, bool disk_re
 
 /*
  * The decrement and the wake-up are one step under the wait queue's lock:
- * once the count is 0, colo_detach() may go on to free the disk, so nothing
- * may touch it after; colo_detach() takes the same lock before it goes on.
+ * once the count is 0, colo_disk_detach() may go on to free the disk, so nothing
+ * may touch it after; colo_disk_detach() takes the same lock before it goes on.
  * (Today every caller's context is also waited for before the free: dm
  * core's for end_io, dm-kcopyd's client and the workqueues' destruction
  * for the copies. This does not depend on that.)
@@ -404,7 +395,7 @@ int colo_disk_map(struct colo_disk *colo, struct bio *bio)
 			act = route_secondary_locked(colo, bio, &prealloc, &r);
 		/*
 		 * The grow runs without the lock: counted in flight, so that
-		 * colo_detach() cannot free the buffer under it (an ingress
+		 * colo_disk_detach() cannot free the buffer under it (an ingress
 		 * write may be here while the colo-secondary is removed).
 		 */
 		if (act == ACT_NEED_GROW)
@@ -809,18 +800,7 @@ static void quiesce_end(struct colo_disk *colo)
 	colo_disk_kick(colo);
 }
 
-/* The disk registry. */
-static struct colo_disk *colo_disk_lookup(dev_t disk_dev)
-{
-	struct colo_disk *colo;
-
-	lockdep_assert_held(&colo_disks_lock);
-	list_for_each_entry(colo, &colo_disks, list)
-		if (colo->disk_dev == disk_dev)
-			return colo;
-	return NULL;
-}
-
+/* The disk object's life: created, detached by the last colo-secondary, put. */
 void colo_disk_put(struct colo_disk *colo)
 {
 	if (!refcount_dec_and_test(&colo->ref))
@@ -829,9 +809,9 @@ void colo_disk_put(struct colo_disk *colo)
 	kfree(colo);
 }
 
-static struct colo_disk *colo_disk_create(struct dm_target *ti, struct block_device *disk,
-					  struct block_device *buf, unsigned int chunk_shift,
-					  u32 capacity)
+struct colo_disk *colo_disk_create(struct dm_target *ti, struct block_device *disk,
+				   struct block_device *buf, unsigned int chunk_shift,
+				   u32 capacity)
 {
 	struct colo_disk *colo;
 	int r;
@@ -896,7 +876,7 @@ bad_pool:
  * can refuse is done before: the failover message's wait is killable, and
  * dmcoloctl refuses to remove a secondary whose merge is stalled.
  */
-static bool colo_detach(struct colo_disk *colo)
+bool colo_disk_detach(struct colo_disk *colo)
 {
 	bool stalled, keep;
 
@@ -937,132 +917,6 @@ static bool colo_detach(struct colo_disk *colo)
 	colo_buffer_destroy(colo->buffer);
 	colo->buffer = NULL;
 	return false;
-}
-
-/*
- * A colo-secondary instance is gone (dtr, or ctr's error path). The last
- * one detaches the disk, which is then kept or freed.
- */
-void colo_disk_put_secondary(struct colo_disk *colo)
-{
-	bool last, keep = false;
-
-	mutex_lock(&colo_disks_lock);
-	last = !--colo->nr_secondary;
-	mutex_unlock(&colo_disks_lock);
-	if (last) {
-		/* Still listed: a ctr over the disk meanwhile gets -EBUSY. */
-		keep = colo_detach(colo);
-		mutex_lock(&colo_disks_lock);
-		if (keep) {
-			colo->parked = true;
-			colo->owner = NULL;
-			/* rmmod would free the only copy of those writes */
-			__module_get(THIS_MODULE);
-		} else {
-			list_del(&colo->list);
-		}
-		mutex_unlock(&colo_disks_lock);
-	}
-	/* A parked disk keeps the last instance's reference. */
-	if (!keep)
-		colo_disk_put(colo);
-}
-
-/*
- * A new colo-secondary takes over a parked disk: the same devices and
- * chunk size, the state (merging, the failed chunks) and the buffer.
- * Context: ctr, colo_disks_lock held.
- */
-static int colo_disk_unpark(struct dm_target *ti, struct colo_disk *colo,
-			    struct block_device *disk, struct block_device *buf,
-			    unsigned int chunk_shift)
-{
-	lockdep_assert_held(&colo_disks_lock);
-	if (colo->buffer_dev != buf->bd_dev || colo->chunk_shift != chunk_shift) {
-		ti->error = "disk_dev has a kept buffer: give its buffer_dev and chunk_sectors";
-		return -EINVAL;
-	}
-	if (colo_buffer_reattach(colo->buffer, disk, buf)) {
-		ti->error = "disk_dev or buffer_dev changed size since their buffer was kept";
-		return -EINVAL;
-	}
-	colo->parked = false;
-	colo->owner = dm_table_get_md(ti->table);
-	colo->nr_secondary = 1;
-	spin_lock_irq(&colo->lock);
-	colo->disk = disk;
-	colo->buf = buf;
-	colo->detached = false;
-	spin_unlock_irq(&colo->lock);
-	module_put(THIS_MODULE);
-	DMINFO("%pg: kept buffer taken over, %u chunks to merge: send failover to retry",
-	       disk, colo_buffer_count(colo->buffer) - colo->merge_done);
-	return 0;
-}
-
-/*
- * The disk object for a colo-secondary instance: a reload of the same
- * device shares it, a parked one is taken over, else a new one. Context:
- * ctr. ERR_PTR with ti->error set on failure.
- */
-struct colo_disk *colo_disk_get_secondary(struct dm_target *ti, struct block_device *disk,
-					  struct block_device *buf, unsigned int chunk_shift,
-					  u32 capacity)
-{
-	struct colo_disk *colo;
-	int r = -EINVAL;
-
-	mutex_lock(&colo_disks_lock);
-	colo = colo_disk_lookup(disk->bd_dev);
-	if (colo && colo->parked) {
-		r = colo_disk_unpark(ti, colo, disk, buf, chunk_shift);
-	} else if (colo) {
-		/* A table reload of the same device keeps the buffer and state. */
-		if (!colo->nr_secondary) {
-			ti->error = "disk_dev's colo-secondary is being removed";
-			r = -EBUSY;
-		} else if (colo->owner != dm_table_get_md(ti->table)) {
-			ti->error = "disk_dev already has a colo-secondary device";
-			r = -EBUSY;
-		} else if (colo->buffer_dev != buf->bd_dev || colo->chunk_shift != chunk_shift) {
-			ti->error = "A reload cannot change buffer_dev or chunk_sectors";
-		} else {
-			refcount_inc(&colo->ref);
-			colo->nr_secondary++;
-			r = 0;
-		}
-	} else {
-		colo = colo_disk_create(ti, disk, buf, chunk_shift, capacity);
-		if (IS_ERR(colo)) {
-			ti->error = "Cannot allocate the disk buffer";
-			r = PTR_ERR(colo);
-		} else {
-			list_add(&colo->list, &colo_disks);
-			r = 0;
-		}
-	}
-	mutex_unlock(&colo_disks_lock);
-	return r ? ERR_PTR(r) : colo;
-}
-
-/*
- * The disk object for a colo-ingress over @disk_dev, or NULL when it has no
- * live colo-secondary: none, parked, or being removed (it would refuse
- * every bio). Context: ctr.
- */
-struct colo_disk *colo_disk_get_ingress(dev_t disk_dev)
-{
-	struct colo_disk *colo;
-
-	mutex_lock(&colo_disks_lock);
-	colo = colo_disk_lookup(disk_dev);
-	if (colo && !colo->nr_secondary)
-		colo = NULL;
-	if (colo)
-		refcount_inc(&colo->ref);
-	mutex_unlock(&colo_disks_lock);
-	return colo;
 }
 
 /* Context: bio completion, any (irq) context. */

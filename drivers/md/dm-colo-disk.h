@@ -3,8 +3,9 @@
  * dm-colo: the secondary node's disk object, shared by colo-secondary and
  * colo-ingress (dm-colo-secondary.c) and driven by dm-colo-disk.c. One per
  * secondary disk: its state, its buffer and the per-chunk tracking of the
- * I/O of both targets. The locks and the context of each call are in
- * dm-colo-disk.c's header; the functions below say what they need.
+ * I/O of both targets; the targets find it in dm-colo-disk-registry.c.
+ * The locks and the context of each call are in dm-colo-disk.c's header;
+ * the functions below say what they need.
  */
 #ifndef DM_COLO_DISK_H
 #define DM_COLO_DISK_H
@@ -79,7 +80,7 @@ struct colo_io {
 
 /* One per secondary disk. */
 struct colo_disk {
-	struct list_head list;		/* in colo_disks */
+	struct list_head list;		/* in the registry's colo_disks */
 	refcount_t ref;			/* target instances of both kinds */
 	unsigned int nr_secondary;	/* colo-secondary instances (reloads overlap) */
 	/*
@@ -164,8 +165,9 @@ int colo_disk_init(void);
 void colo_disk_exit(void);
 
 /*
- * The disk registry, for the constructors and destructors (process context,
- * may sleep). Each get is paired with a put of the same kind.
+ * The disk registry (dm-colo-disk-registry.c), for the constructors and
+ * destructors (process context, may sleep). Each get is paired with a put
+ * of the same kind.
  */
 struct colo_disk *colo_disk_get_secondary(struct dm_target *ti, struct block_device *disk,
 					  struct block_device *buf, unsigned int chunk_shift,
@@ -175,6 +177,15 @@ struct colo_disk *colo_disk_get_ingress(dev_t disk_dev);
 void colo_disk_put(struct colo_disk *colo);
 /* Drop a colo-secondary instance: the last one detaches (and may park). */
 void colo_disk_put_secondary(struct colo_disk *colo);
+
+/*
+ * The object's life, for the registry: create, and detach when the last
+ * colo-secondary is gone (true: keep it, unmerged writes in its buffer).
+ */
+struct colo_disk *colo_disk_create(struct dm_target *ti, struct block_device *disk,
+				   struct block_device *buf, unsigned int chunk_shift,
+				   u32 capacity);
+bool colo_disk_detach(struct colo_disk *colo);
 
 /* The I/O path: map (submitter's context) and end_io (any context). */
 int colo_disk_map(struct colo_disk *colo, struct bio *bio);
