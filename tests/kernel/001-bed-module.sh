@@ -2,7 +2,7 @@
 # The test bed loads dm-colo; it unloads and loads again; its targets show in
 # `dmsetup targets` (every target the source registers).
 # timeout: 120
-. "$(dirname "$0")/../lib/ktap.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 targets=$(sed -n 's/^[[:space:]]*\.name[[:space:]]*=[[:space:]]*"\(colo-[a-z]*\)".*/\1/p' \
 	"$DMCOLO_TOP"/drivers/md/dm-colo*.c | sort -u)

@@ -7,11 +7,9 @@
 # Not on the debug kernel: no dm-colo code runs here.
 # kernels: deb61 deb612
 # timeout: 120
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
-cleanup() { dm_remove bed-linear; disk_teardown; rm -f /tmp/bed-pat /tmp/bed-one; }
-trap cleanup EXIT
+vm_test_on_exit /tmp/bed- bed-linear
 
 ktap_plan 6
 disk_setup 1 64

@@ -4,18 +4,10 @@
 # Not on the debug kernel: no dm-colo code runs here.
 # kernels: deb61 deb612
 # timeout: 180
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/nbd.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
-cleanup() {
-	nbd_disconnect /dev/nbd0
-	nbd_stop bed
-	rmmod nbd 2>/dev/null
-	disk_teardown
-	rm -f /tmp/bed-pat
-}
-trap cleanup EXIT
+test_stop() { nbd_disconnect /dev/nbd0; nbd_stop bed; rmmod nbd 2>/dev/null; }
+vm_test_on_exit /tmp/bed-pat
 
 ktap_plan 5
 disk_setup 1 32

@@ -5,20 +5,16 @@
 # Not on the debug kernel: no dm-colo code runs here.
 # kernels: deb61 deb612
 # timeout: 180
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/nbd.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
-cleanup() {
+test_stop() {
 	nbd_disconnect /dev/nbd1
 	nbd_stop bednet
 	ip netns del bed-pri 2>/dev/null
 	ip netns del bed-sec 2>/dev/null
 	rmmod nbd 2>/dev/null
-	disk_teardown
-	rm -f /tmp/bed-pat
 }
-trap cleanup EXIT
+vm_test_on_exit /tmp/bed-pat
 
 netns_pair() {
 	ip netns add bed-pri && ip netns add bed-sec &&

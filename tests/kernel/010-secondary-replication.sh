@@ -9,15 +9,12 @@
 # with random data.
 # kernels: deb612
 # timeout: 300
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 MiB=$((1 << 20))
 SIZE=$((16 * MiB)) HALF=$((8 * MiB))
 S=/dev/mapper/rep IN=/dev/mapper/rep-in
-cleanup() { secondary_teardown rep; disk_teardown; rm -f /tmp/rep-*; }
-trap cleanup EXIT
+vm_test_on_exit /tmp/rep- rep-in rep
 
 disk_setup 2 32
 fill_file /tmp/rep-11 $HALF 021

@@ -7,29 +7,11 @@
 # paths there, for every target.
 # kernels: deb612
 # timeout: 400
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
-cleanup() { dm_remove bad bad-in bad-tiny good-in good; disk_teardown; rm -f /tmp/bad-*; }
-trap cleanup EXIT
+vm_test_on_exit /tmp/bad- bad bad-in bad-tiny good-in good
 disk_setup 2 32
 SZ=$((32 * 2048))
-
-# refuse_table NAME TABLE...: creating NAME with TABLE must fail, and leave
-# no device behind.
-refuse_table() {
-	local name=$1 out
-	shift
-	if out=$(dmsetup create "$name" --table "$*" 2>&1); then
-		ktap_fail "table refused: $*" "it was accepted"
-		dm_remove "$name"
-	elif dmsetup info "$name" > /dev/null 2>&1; then
-		ktap_fail "table refused: $*" "device $name left behind"
-	else
-		ktap_ok "table refused: $*"
-	fi
-}
 
 # refuse_msg DEV STATE MESSAGE...: the message fails and the state stays.
 refuse_msg() {

@@ -8,23 +8,19 @@
 # runs it with its vCPUs in parallel.
 # kernels: deb61 deb612
 # timeout: 600
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 STRESS=$DMCOLO_TOP/build/tests/colo-stress
 SIZE=$((16 << 20)) SECTORS=$((16 << 11))
 S=/dev/mapper/cc IN=/dev/mapper/cc-in
 OPS=${COLO_STRESS_OPS:-1500}
-cleanup() { touch /tmp/cc-stop; wait; dm_remove cc-in cc; disk_teardown; rm -f /tmp/cc-*; }
-trap cleanup EXIT
+test_stop() { load_stop /tmp/cc-stop; }
+vm_test_on_exit /tmp/cc- cc-in cc
 
 disk_setup 2 32
 random_file /tmp/cc-initial $SIZE
 write_direct /dev/testdisk0 0 /tmp/cc-initial
-dmsetup create cc --table "0 $SECTORS colo-secondary /dev/testdisk0 /dev/testdisk1 128"
-dmsetup create cc-in --table "0 $SECTORS colo-ingress /dev/testdisk0"
-dmsetup message cc 0 start
+secondary_start /dev/testdisk0 /dev/testdisk1 128 cc $SECTORS
 
 stress() {
 	"$STRESS" --disk /dev/testdisk0 --secondary $S --size $SIZE --ops "$OPS" "$@"
@@ -59,10 +55,7 @@ wait_standalone() {
 }
 ktap_check "merge ends in standalone" wait_standalone
 touch /tmp/cc-stop
-wait $load
-rc=$?
-if [ $rc -eq 0 ]; then ktap_ok "secondary reads and writes exact during the merge"
-else ktap_fail "secondary reads and writes exact during the merge" "$(cat /tmp/cc-load.log)"; fi
+ktap_wait "secondary reads and writes exact during the merge" $load /tmp/cc-load.log
 ktap_check "the disk is the secondary view: last checkpoint + secondary writes" \
 	same_bytes /dev/testdisk0 0 /tmp/cc-view3
 ktap_finish

@@ -8,15 +8,12 @@
 # through the same paths; deb61 runs them on scsi_debug's own discard.
 # kernels: deb61 deb612
 # timeout: 300
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 K=1024 C=$((64 * 1024))	# chunk: 128 sectors
 REGION=$((4 << 20))
 S=/dev/mapper/kinds IN=/dev/mapper/kinds-in
-cleanup() { secondary_teardown kinds; disk_teardown; rm -f /tmp/kinds-*; }
-trap cleanup EXIT
+vm_test_on_exit /tmp/kinds- kinds-in kinds
 
 # model_write MODEL OFFSET FILE / model_zero MODEL OFFSET LEN
 model_write() { dd if="$3" of="$1" bs=512 seek=$(($2 / 512)) conv=notrunc status=none; }

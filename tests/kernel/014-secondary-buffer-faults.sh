@@ -10,14 +10,11 @@
 # CPU; 018, 046 and 047 fill and grow the buffer on the debug kernel.
 # kernels: deb612
 # timeout: 300
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 C=$((64 * 1024)) CS=128 SLOTS=16
 S=/dev/mapper/bf IN=/dev/mapper/bf-in
-cleanup() { dm_remove bf-in bf cbuf; disk_teardown; rm -f /tmp/bf-*; }
-trap cleanup EXIT
+vm_test_on_exit /tmp/bf- bf-in bf cbuf
 
 model_write() { dd if="$3" of="$1" bs=512 seek=$(($2 / 512)) conv=notrunc status=none; }
 buffer_up() { dmsetup suspend --nolockfs cbuf && dmsetup load cbuf --table "0 $((SLOTS * CS)) flakey /dev/testdisk1 0 3600 0" && dmsetup resume cbuf; }

@@ -8,14 +8,11 @@
 # steps one after another; 043 and 047 do them under I/O.
 # kernels: debug
 # timeout: 300
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 C=$((64 * 1024))
 S=/dev/mapper/lc IN=/dev/mapper/lc-in
-cleanup() { secondary_teardown lc; disk_teardown; rm -f /tmp/lc-*; }
-trap cleanup EXIT
+vm_test_on_exit /tmp/lc- lc-in lc
 model_write() { dd if="$3" of="$1" bs=512 seek=$(($2 / 512)) conv=notrunc status=none; }
 
 disk_setup 2 32

@@ -9,18 +9,12 @@
 # deb61 runs the hot merge with its vCPUs in parallel.
 # kernels: deb61 deb612
 # timeout: 300
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 SIZE=$((4 << 20))
 S=/dev/mapper/hot
-cleanup() {
-	touch /tmp/hot-stop
-	[ -z "${load:-}" ] || wait "$load" 2> /dev/null
-	dm_remove hot slowbuf; disk_teardown; rm -f /tmp/hot-*
-}
-trap cleanup EXIT
+test_stop() { load_stop /tmp/hot-stop; }
+vm_test_on_exit /tmp/hot- hot slowbuf
 
 disk_setup 2 32
 random_file /tmp/hot-initial $SIZE
@@ -62,10 +56,7 @@ ran_through() {
 }
 ktap_check "the load ran all through the merge" ran_through
 touch /tmp/hot-stop
-wait $load
-rc=$?
-if [ $rc -eq 0 ]; then ktap_ok "reads and writes exact during the merge"
-else ktap_fail "reads and writes exact during the merge" "$(cat /tmp/hot-load.log)"; fi
+ktap_wait "reads and writes exact during the merge" $load /tmp/hot-load.log
 ktap_check "all 64 chunks merged" test "$(colo_status hot 4)" = "64/64"
 ktap_check "the disk is the secondary view" same_bytes /dev/testdisk0 0 /tmp/hot-final
 ktap_finish

@@ -17,26 +17,19 @@
 # counts: 016 and 046 merge on deb61 under parallel vCPUs.
 # kernels: deb612 debug
 # timeout: 300
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 MiB=$((1 << 20)) C=$((2 << 20)) CS=4096
 LEN=$((15 * CS + 3072))		# 15 chunks of 2 MiB and one of 1.5 MiB
 S=/dev/mapper/lc IN=/dev/mapper/lc-in
 TR=/sys/kernel/tracing
-cleanup() {
-	if [ -e $TR/kprobe_events ]; then
-		echo 0 > $TR/events/kprobes/enable 2> /dev/null
-		echo '-:dmcolo_kcopyd' >> $TR/kprobe_events 2> /dev/null
-		echo '-:dmcolo_mcw' >> $TR/kprobe_events 2> /dev/null
-	fi
-	secondary_teardown lc
-	disk_teardown
-	rm -f /tmp/lc-*
+test_stop() {
+	[ -e $TR/kprobe_events ] || return 0
+	echo 0 > $TR/events/kprobes/enable 2> /dev/null
+	echo '-:dmcolo_kcopyd' >> $TR/kprobe_events 2> /dev/null
+	echo '-:dmcolo_mcw' >> $TR/kprobe_events 2> /dev/null
 }
-trap cleanup EXIT
-trap 'exit 124' TERM
+vm_test_on_exit /tmp/lc- lc-in lc
 
 # hits NAME: calls the kprobe NAME counted so far.
 hits() { awk -v n="$1" '$1 == n { print $2 }' $TR/kprobe_profile; }
@@ -59,12 +52,8 @@ cp /tmp/lc-initial /tmp/lc-view
 model_write() { dd if="$2" of=/tmp/lc-view bs=64K seek="$1" oflag=seek_bytes conv=notrunc status=none; }
 
 ktap_plan 10
-setup() {
-	dmsetup create lc --table "0 $LEN colo-secondary /dev/testdisk0 /dev/testdisk1 $CS" &&
-	dmsetup create lc-in --table "0 $LEN colo-ingress /dev/testdisk0" &&
-	dmsetup message lc 0 start
-}
-ktap_check "colo-secondary with 2 MiB chunks, a 1.5 MiB last one; running" setup
+ktap_check "colo-secondary with 2 MiB chunks, a 1.5 MiB last one; running" \
+	secondary_start /dev/testdisk0 /dev/testdisk1 $CS lc $LEN
 writes() {
 	local c
 	for c in 0 2 5 15; do

@@ -19,15 +19,11 @@
 # copy-in faults (dm-error), the same on every disk.
 # kernels: debug
 # timeout: 300
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 C=$((64 * 1024)) CS=128 SLOTS=32
 S=/dev/mapper/cif IN=/dev/mapper/cif-in
-cleanup() { dm_remove cif-in cif cifbuf; disk_teardown; rm -f /tmp/cif-*; }
-trap cleanup EXIT
-trap 'exit 124' TERM
+vm_test_on_exit /tmp/cif- cif-in cif cifbuf
 
 model_write() { dd if="$3" of="$1" bs=512 seek=$(($2 / 512)) conv=notrunc status=none; }
 # buffer_table linear|error
@@ -48,12 +44,8 @@ cp /tmp/cif-initial /tmp/cif-view
 dmsetup create cifbuf --table "0 $((SLOTS * CS)) linear /dev/testdisk1 0"
 
 ktap_plan 13
-setup() {
-	dmsetup create cif --table "0 $((64 * CS)) colo-secondary /dev/testdisk0 /dev/mapper/cifbuf $CS" &&
-	dmsetup create cif-in --table "0 $((64 * CS)) colo-ingress /dev/testdisk0" &&
-	dmsetup message cif 0 start
-}
-ktap_check "colo-secondary, 64 KiB chunks, running" setup
+ktap_check "colo-secondary, 64 KiB chunks, running" \
+	secondary_start /dev/testdisk0 /dev/mapper/cifbuf $CS cif $((64 * CS))
 ktap_check "a partial secondary write buffers chunk 1" \
 	eval 'write_odirect $S $((C + 4096)) /tmp/cif-a && model_write /tmp/cif-view $((C + 4096)) /tmp/cif-a'
 ktap_check "the buffer device fails (dm-error)" buffer_table error

@@ -13,22 +13,12 @@
 # takes them in 029).
 # kernels: deb61
 # timeout: 900
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/nbd.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
-D=/dev/testdisk0 B=/dev/testdisk1 L=/dev/testdisk2 NBD=/dev/nbd0
-S=/dev/mapper/sec SIN=/dev/mapper/sec-in P=/dev/mapper/pri
+D=/dev/testdisk0 B=/dev/testdisk1 L=/dev/testdisk2
+SIN=/dev/mapper/sec-in
 CHUNK=$((64 << 10)) T=/tmp/flush-fua
-cleanup() {
-	pair_teardown pri sec $NBD
-	rmmod nbd 2>/dev/null
-	disk_teardown
-	rm -rf $T
-}
-trap cleanup EXIT
-trap 'exit 124' TERM
+pair_test $T
 
 mkdir -p $T
 DMCOLO_DISKS=sdebug disk_setup 3 16 || ktap_skip_all "no scsi_debug"
@@ -113,8 +103,7 @@ secondary_teardown sec
 read_direct $D 0 $((16 << 20)) > $T/orig
 write_direct $L 0 $T/orig
 ktap_check "pair over the same disks, sync mode, replicating" \
-	eval 'pair_setup pri $L sec $D $B $NBD nosync mode sync && dmsetup message pri 0 start &&
-		colo_wait_state pri replicating 60'
+	eval 'pair_setup pri $L sec $D $B $NBD nosync mode sync && pair_start 60'
 # nbd-server turns an NBD flush into an fsync of the export (the ingress):
 # one flush on D, after its page cache reached D.
 ktap_check "sync: empty flush on the primary: one flush locally and one on the secondary disk" \
@@ -124,8 +113,7 @@ ktap_check "sync: write + fsync: one flush locally and one on the secondary disk
 ktap_check "... the secondary disk has the write" same_bytes $D $((30 * CHUNK)) $T/a
 async_pair() {
 	pair_teardown pri sec $NBD
-	pair_setup pri $L sec $D $B $NBD nosync && dmsetup message pri 0 start &&
-		colo_wait_state pri replicating 60
+	pair_setup pri $L sec $D $B $NBD nosync && pair_start 60
 }
 ktap_check "the pair again, async mode, replicating" async_pair
 ktap_check "async: empty flush on the primary reaches the local disk only" \

@@ -13,24 +13,11 @@
 # and in 025, 029, 046 and 047 on the debug kernel.
 # kernels: deb61
 # timeout: 900
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/nbd.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 MiB=$((1 << 20)) RG=$((512 << 10))	# default region: 1024 sectors, 64 in 32 MiB
-P=/dev/mapper/pri S=/dev/mapper/sec
-LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2 NBD=/dev/nbd0
-OVERLAP=$DMCOLO_TOP/build/tests/colo-overlap
 WRITES=${COLO_OVERLAP_WRITES:-$(colo_load 300 100)}
-cleanup() {
-	pair_teardown pri sec $NBD
-	rmmod nbd 2>/dev/null
-	disk_teardown
-	rm -f /tmp/prep-*
-}
-trap cleanup EXIT
-trap 'exit 124' TERM	# killed at the time limit: still clean up
+pair_test /tmp/prep-
 
 # Both the local and the secondary disk are fresh ramdisks (zeros): nosync
 # is right for the first device.
@@ -161,7 +148,7 @@ ktap_check "the secondary disk holds the writes made while stopped" stopped_on_s
 dm_remove pri
 ktap_check "colo-primary again, mode sync, nosync (the disks are identical)" \
 	pair_primary pri $LOCAL $NBD mode sync nosync
-sync_start() { dmsetup message pri 0 start && colo_wait_state pri replicating 10 && test "$(fields 2 4)" = "sync 0"; }
+sync_start() { pair_start 10 && test "$(fields 2 4)" = "sync 0"; }
 ktap_check "start: replicating at once, nothing copied" sync_start
 ktap_check "sync: a 64 KiB O_DIRECT write" pwrite_direct $P $((45 * RG)) /tmp/prep-g
 sync_acked() { pair_remote_has sec $((45 * RG)) /tmp/prep-g && test "$(fields 6 7)" = "0 0"; }

@@ -10,35 +10,11 @@
 # parallel vCPUs (the debug kernel checks the parsers in 040).
 # kernels: deb612
 # timeout: 300
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
-cleanup() {
-	dm_remove bad good rem tinyl tinyr
-	dm_node_clean bad good rem tinyl tinyr
-	disk_teardown
-	rm -f /tmp/pbad-*
-}
-trap cleanup EXIT
-trap 'exit 124' TERM	# killed at the time limit: still clean up
+vm_test_on_exit /tmp/pbad- bad good rem tinyl tinyr
 disk_setup 3 32
 SZ=$((32 * 2048))
-
-# refuse_table NAME TABLE...: creating NAME with TABLE must fail, and leave
-# no device behind.
-refuse_table() {
-	local name=$1
-	shift
-	if dmsetup create "$name" --table "$*" > /dev/null 2>&1; then
-		ktap_fail "table refused: $*" "it was accepted"
-		dm_remove "$name"
-	elif dmsetup info "$name" > /dev/null 2>&1; then
-		ktap_fail "table refused: $*" "device $name left behind"
-	else
-		ktap_ok "table refused: $*"
-	fi
-}
 
 # refuse_msg STATE ERRNO_TEXT MESSAGE...: the message to `good` fails at
 # once with that error and the state stays STATE.

@@ -13,17 +13,11 @@
 # (6.12 with memory and lock checks) one.
 # kernels: deb61 debug
 # timeout: 900
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/nbd.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 NBD_TIMEOUT=5
 MARGIN=10
 RG=$((512 << 10))	# default region: 1024 sectors, 64 in 32 MiB
-P=/dev/mapper/pri S=/dev/mapper/sec
-LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2
-OVERLAP=$DMCOLO_TOP/build/tests/colo-overlap
 # The workload: a background writer on regions 0-1 (BG_REGIONS) across the
 # failure (its writes overlap forwards that hang until the NBD timeout:
 # each must still complete within the bound); one timed write into region
@@ -32,14 +26,7 @@ OVERLAP=$DMCOLO_TOP/build/tests/colo-overlap
 # forwards failed or were never sent), and at most the background writer's
 # regions besides.
 BG_REGIONS=2 R1=4 K=6
-cleanup() {
-	pair_teardown pri sec /dev/nbd0 /dev/nbd1 /dev/nbd2 /dev/nbd3
-	rmmod nbd 2>/dev/null
-	disk_teardown
-	rm -f /tmp/prf-*
-}
-trap cleanup EXIT
-trap 'exit 124' TERM	# killed at the time limit: still clean up
+pair_test /tmp/prf- /dev/nbd0 /dev/nbd1 /dev/nbd2 /dev/nbd3
 
 disk_setup 3 32
 random_file /tmp/prf-r1 4096
@@ -51,7 +38,7 @@ random_file /tmp/prf-r1 4096
 # under TCG.
 bed_up() {
 	pair_setup pri $LOCAL sec $SDISK $SBUF "$1" max_inflight_kb 4096 nosync &&
-	dmsetup message pri 0 start && colo_wait_state pri replicating 300
+	pair_start 300
 }
 
 fail_kill() { nbd_kill sec; }

@@ -9,25 +9,12 @@
 # 022 and 046 start the pair.
 # kernels: deb61 deb612
 # timeout: 600
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/nbd.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 MiB=$((1 << 20))
 DISK=$((32 * MiB)) LEN=$((32 * MiB - 65536))	# bytes: the disks, the target
 NR=16	# regions of 4096 sectors (2 MiB): 15 whole, the last 64 KiB short
-P=/dev/mapper/pri S=/dev/mapper/sec
-LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2 NBD=/dev/nbd0
-OVERLAP=$DMCOLO_TOP/build/tests/colo-overlap
-cleanup() {
-	pair_teardown pri sec $NBD
-	rmmod nbd 2>/dev/null
-	disk_teardown
-	rm -f /tmp/psy-*
-}
-trap cleanup EXIT
-trap 'exit 124' TERM	# killed at the time limit: still clean up
+pair_test /tmp/psy-
 
 fields() { colo_fields pri "$@"; }
 # primary OPTION...: colo-primary over the first LEN bytes.
@@ -82,11 +69,8 @@ ktap_check "replicating" colo_wait_state pri replicating 300
 ktap_check "the writes ran through the whole sync" kill -0 $load
 sleep 1
 kill -USR1 $load
-wait $load
-rc=$?
+ktap_wait "overlapping writes across the sync, every sector exact" $load /tmp/psy-overlap.log
 sed 's/^/# /' /tmp/psy-overlap.log
-if [ $rc -eq 0 ]; then ktap_ok "overlapping writes across the sync, every sector exact"
-else ktap_fail "overlapping writes across the sync, every sector exact" "$(cat /tmp/psy-overlap.log)"; fi
 ktap_check "every region copied at least once" test "$(colo_status pri 4)" -ge $NR
 echo "# regions copied: $(colo_status pri 4)"
 ktap_check "two-node checkpoint" two_node_checkpoint pri sec
@@ -96,7 +80,7 @@ ktap_check "primary disk = secondary disk = secondary view" three_way_same $LOCA
 dm_remove pri
 ktap_check "colo-primary with nosync over the identical disks" primary region_sectors 4096 nosync
 ktap_check "idle, $NR/$NR in sync" test "$(fields 1 3)" = "idle $NR/$NR"
-nosync_start() { dmsetup message pri 0 start && colo_wait_state pri replicating 10 && test "$(colo_status pri 4)" = 0; }
+nosync_start() { pair_start 10 && test "$(colo_status pri 4)" = 0; }
 ktap_check "start: replicating at once, 0 regions copied" nosync_start
 random_file /tmp/psy-w $((3 * MiB))
 ktap_check "a 3 MiB write across two regions" write_direct_dev $P $((3 * MiB)) /tmp/psy-w

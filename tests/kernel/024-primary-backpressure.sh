@@ -12,26 +12,13 @@
 # every forward there (025, 029, 046, 047).
 # kernels: deb61 deb612
 # timeout: 900
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/nbd.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 export NBD_EXPORT_EXTRA="sync = true"
 export NBD_TIMEOUT=60	# requests queue behind slow ones; no failure is wanted here
 MiB=$((1 << 20)) WINDOW=65536
-P=/dev/mapper/pri S=/dev/mapper/sec
-LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2 NBD=/dev/nbd0
-OVERLAP=$DMCOLO_TOP/build/tests/colo-overlap
-cleanup() {
-	pair_teardown pri sec $NBD
-	dm_remove slowdisk
-	rmmod nbd 2>/dev/null
-	disk_teardown
-	rm -f /tmp/pbp-*
-}
-trap cleanup EXIT
-trap 'exit 124' TERM	# killed at the time limit: still clean up
+PAIR_UNDER=slowdisk
+pair_test /tmp/pbp-
 
 fields() { colo_fields pri "$@"; }
 # slow MS: every I/O of the secondary disk delayed by MS milliseconds.
@@ -46,8 +33,7 @@ dmsetup create slowdisk --table "0 65536 delay $SDISK 0 50"
 ktap_plan 16
 ktap_check "two-node bed over a 50 ms secondary disk, max_inflight_kb 64" \
 	pair_setup pri $LOCAL sec /dev/mapper/slowdisk $SBUF $NBD max_inflight_kb 64 nosync
-start_replicating() { dmsetup message pri 0 start && colo_wait_state pri replicating 30; }
-ktap_check "start: replicating" start_replicating
+ktap_check "start: replicating" pair_start 30
 
 # One small write with a very slow remote: it returns while its forward
 # is still in flight.
@@ -80,11 +66,8 @@ while kill -0 $load 2>/dev/null; do
 	dmsetup status pri | awk '{ print $9, $10, $11 }' >> /tmp/pbp-samples
 	sleep 0.05
 done
-wait $load
-rc=$?
+ktap_wait "4 threads of 4-64 KiB overlapping writes, every sector exact" $load /tmp/pbp-load.log
 sed 's/^/# /' /tmp/pbp-load.log
-if [ $rc -eq 0 ]; then ktap_ok "4 threads of 4-64 KiB overlapping writes, every sector exact"
-else ktap_fail "4 threads of 4-64 KiB overlapping writes, every sector exact" "$(cat /tmp/pbp-load.log)"; fi
 n=$(wc -l < /tmp/pbp-samples)
 max=$(awk 'BEGIN { m = 0 } $2 > m { m = $2 } END { print m }' /tmp/pbp-samples)
 echo "# $n samples of the in-flight bytes, the largest $max; peak (field 8) $(colo_status pri 8)"

@@ -13,25 +13,13 @@
 # steps one after another; 043 does them under I/O on deb61.
 # kernels: debug
 # timeout: 900
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/nbd.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 export NBD_EXPORT_EXTRA="sync = true"
 export NBD_TIMEOUT=60
 MiB=$((1 << 20)) RG=$((512 << 10))
-P=/dev/mapper/pri S=/dev/mapper/sec
-LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2
-cleanup() {
-	pair_teardown pri sec /dev/nbd0 /dev/nbd1 /dev/nbd2
-	dm_remove slowdisk
-	rmmod nbd 2>/dev/null
-	disk_teardown
-	rm -f /tmp/plc-*
-}
-trap cleanup EXIT
-trap 'exit 124' TERM	# killed at the time limit: still clean up
+PAIR_UNDER=slowdisk
+pair_test /tmp/plc- /dev/nbd0 /dev/nbd1 /dev/nbd2
 
 fields() { colo_fields pri "$@"; }
 info() { dmsetup status pri | cut -d' ' -f4-; }
@@ -66,7 +54,7 @@ ktap_check "reload the same table" reload_same
 ktap_check "status unchanged after the reload (idle, 61/64)" test "$(info)" = "$before"
 idle_data() { same_bytes $P $((5 * RG)) /tmp/plc-a && same_bytes $P $((20 * RG + 8192)) /tmp/plc-b; }
 ktap_check "data unchanged" idle_data
-start_copy3() { dmsetup message pri 0 start && colo_wait_state pri replicating 60 && test "$(fields 4 3)" = "3 64/64"; }
+start_copy3() { pair_start 60 && test "$(fields 4 3)" = "3 64/64"; }
 ktap_check "start copies the 3 logged regions; replicating" start_copy3
 replicating_kept() {
 	suspend_resume && [ "$(colo_status pri 1)" = replicating ] &&
@@ -84,7 +72,7 @@ stop_event() { dmsetup message pri 0 stop && colo_event_after pri "$ev" 5; }
 ktap_check "stop: idle, with an event" stop_event
 ktap_check "idle" test "$(colo_status pri 1)" = idle
 ev=$(dm_events pri)
-start_again() { dmsetup message pri 0 start && colo_wait_state pri replicating 10 && colo_event_after pri "$ev" 5; }
+start_again() { pair_start 10 && colo_event_after pri "$ev" 5; }
 ktap_check "start (nothing logged): replicating at once, with an event" start_again
 
 # --- a new remote: degraded until resync
@@ -149,7 +137,7 @@ ktap_check "a new colo-primary on the same local disk" \
 ktap_check "TABLE: every option in canonical order" \
 	test "$(dmsetup table pri | cut -d' ' -f3-)" = "colo-primary $(dev_of $LOCAL) $(dev_of /dev/nbd2) 6 mode sync max_inflight_kb 1024 region_sectors 2048"
 ktap_check "a new log: idle, 0/32 in sync" test "$(fields 1 2 3)" = "idle sync 0/32"
-start_all() { dmsetup message pri 0 start && colo_wait_state pri replicating 300 && test "$(fields 4 3)" = "32 32/32"; }
+start_all() { pair_start 300 && test "$(fields 4 3)" = "32 32/32"; }
 ktap_check "start copies all 32 regions" start_all
 checkpoint_only_same() { two_node_checkpoint pri sec && three_way_same $LOCAL $SDISK $S; }
 ktap_check "two-node checkpoint, three disks identical" checkpoint_only_same

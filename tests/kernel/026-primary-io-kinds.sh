@@ -15,24 +15,12 @@
 # a cost CI cannot pay there.
 # kernels: deb61 deb612
 # timeout: 600
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/nbd.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 K=1024 MiB=$((1 << 20)) RG=$((64 << 10))	# region_sectors 128: 512 regions
 SIZE=$((32 * MiB))
-P=/dev/mapper/pri S=/dev/mapper/sec
-LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2 NBD=/dev/nbd0
 MODEL=/tmp/pio-model
-cleanup() {
-	pair_teardown pri sec $NBD
-	rmmod nbd 2>/dev/null
-	disk_teardown
-	rm -f /tmp/pio-*
-}
-trap cleanup EXIT
-trap 'exit 124' TERM	# killed at the time limit: still clean up
+pair_test /tmp/pio-
 
 model_write() { dd if="$3" of="$1" bs=512 seek=$(($2 / 512)) conv=notrunc status=none; }
 # pw OFFSET BYTES [fua]: random data to P and to the model: O_DIRECT, one
@@ -74,8 +62,7 @@ ktap_plan 29
 # applies whole (the lower half of the export).
 ktap_check "two-node bed, region_sectors 128, nosync over zeroed disks" \
 	eval 'NBD_TRIM=true pair_setup pri $LOCAL sec $SDISK $SBUF $NBD region_sectors 128 nosync'
-start_replicating() { dmsetup message pri 0 start && colo_wait_state pri replicating 30; }
-ktap_check "start: replicating" start_replicating
+ktap_check "start: replicating" pair_start 30
 shapes async
 
 # A discard, when the device offers it: the content is then whatever the
@@ -98,7 +85,7 @@ fi
 sync_mode() {
 	dmsetup message pri 0 stop && dm_remove pri &&
 	pair_primary pri $LOCAL $NBD mode sync region_sectors 128 nosync &&
-	dmsetup message pri 0 start && colo_wait_state pri replicating 30
+	pair_start 30
 }
 ktap_check "the same device in sync mode (nosync: the disks are identical)" sync_mode
 shapes sync
@@ -107,7 +94,7 @@ shapes sync
 no_trim_bed() {
 	pair_teardown pri sec $NBD
 	NBD_TRIM=false pair_setup pri $LOCAL sec $SDISK $SBUF $NBD region_sectors 128 nosync &&
-		start_replicating &&
+		pair_start 30 &&
 		test "$(cat "/sys/block/${NBD#/dev/}/queue/discard_max_bytes")" = 0 &&
 		pw $((400 * RG)) $((3 * RG)) && two_node_checkpoint pri sec
 }

@@ -14,38 +14,22 @@
 # Not on the debug kernel: 029 takes the failed generation flush there.
 # kernels: deb61 deb612
 # timeout: 600
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/nbd.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 MiB=$((1 << 20))
-P=/dev/mapper/pri S=/dev/mapper/sec
-LOCAL=/dev/testdisk0 SBUF=/dev/testdisk2 FDISK=/dev/mapper/fdisk
 writeback_save
-cleanup() {
-	writeback_restore
-	pair_teardown pri sec /dev/nbd0 /dev/nbd1
-	dm_remove fdisk
-	rmmod nbd 2>/dev/null
-	disk_teardown
-	rm -f /tmp/pff-*
-}
-trap cleanup EXIT
-trap 'exit 124' TERM	# killed at the time limit: still clean up
+pair_test /tmp/pff- /dev/nbd0 /dev/nbd1
 
 fields() { colo_fields pri "$@"; }
-# fdisk_table TABLE: the secondary disk's table (linear over ram1, or error).
-fdisk_table() { dm_swap fdisk "0 65536 $1"; }
 
 disk_setup 3 32
-dmsetup create fdisk --table "0 65536 linear /dev/testdisk1 0"
+fdisk_setup
 random_file /tmp/pff-a $MiB
 
 ktap_plan 11
 bed_up() {
 	pair_setup pri $LOCAL sec $FDISK $SBUF /dev/nbd0 nosync &&
-	dmsetup message pri 0 start && colo_wait_state pri replicating 30
+	pair_start 30
 }
 ktap_check "two-node bed, replicating" bed_up
 ktap_check "periodic writeback off" writeback_off

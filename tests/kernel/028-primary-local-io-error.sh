@@ -15,24 +15,13 @@
 # code on every disk.
 # kernels: deb612
 # timeout: 600
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/nbd.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 MiB=$((1 << 20)) RG=$((512 << 10))
-P=/dev/mapper/pri S=/dev/mapper/sec
-LDISK=/dev/mapper/ldisk SDISK=/dev/testdisk1 SBUF=/dev/testdisk2
+LDISK=/dev/mapper/ldisk
 HOLE=$((10 * MiB / 512))	# sectors [HOLE, HOLE + 128) fail: in region 20
-cleanup() {
-	pair_teardown pri sec /dev/nbd0
-	dm_remove ldisk
-	rmmod nbd 2>/dev/null
-	disk_teardown
-	rm -f /tmp/pli-*
-}
-trap cleanup EXIT
-trap 'exit 124' TERM
+PAIR_UNDER=ldisk
+pair_test /tmp/pli-
 
 fields() { colo_fields pri "$@"; }
 # ldisk_table good|hole: the local disk, whole, or with its error hole.
@@ -54,7 +43,7 @@ random_file /tmp/pli-d 65536
 ktap_plan 21
 bed_up() {
 	pair_setup pri $LDISK sec $SDISK $SBUF /dev/nbd0 nosync &&
-	dmsetup message pri 0 start && colo_wait_state pri replicating 30
+	pair_start 30
 }
 ktap_check "two-node bed over ldisk (linear over testdisk0), replicating" bed_up
 ktap_check "a write, two-node checkpoint, three disks identical" \

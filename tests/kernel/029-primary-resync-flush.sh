@@ -17,28 +17,13 @@
 # with memory and lock checks).
 # kernels: deb61 debug
 # timeout: 600
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/nbd.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 MiB=$((1 << 20))
-P=/dev/mapper/pri S=/dev/mapper/sec
-LOCAL=/dev/testdisk0 SBUF=/dev/testdisk2 FDISK=/dev/mapper/fdisk
 writeback_save
-cleanup() {
-	writeback_restore
-	pair_teardown pri sec /dev/nbd0 /dev/nbd1
-	dm_remove fdisk
-	rmmod nbd 2>/dev/null
-	disk_teardown
-	rm -f /tmp/prs-*
-}
-trap cleanup EXIT
-trap 'exit 124' TERM
+pair_test /tmp/prs- /dev/nbd0 /dev/nbd1
 
 fields() { colo_fields pri "$@"; }
-fdisk_table() { dm_swap fdisk "0 65536 $1"; }
 # idle_secondary: S and S-in over the disk, not started (the ingress passes
 # writes to the disk), S-in exported.
 idle_secondary() {
@@ -47,7 +32,7 @@ idle_secondary() {
 }
 
 disk_setup 3 32
-dmsetup create fdisk --table "0 65536 linear /dev/testdisk1 0"
+fdisk_setup
 random_file /tmp/prs-image $((32 * MiB))
 write_direct $LOCAL 0 /tmp/prs-image
 

@@ -14,21 +14,12 @@
 # which the other kernels run.
 # kernels: deb612
 # timeout: 600
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/nbd.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 MiB=$((1 << 20))
-LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2
 SEC_LISTEN="[fe80::2%veth-sec]:10809" SEC_ADDR="[fe80::2%veth-pri]:10809"
 T=/tmp/ctl
-cleanup() {
-	ctl_teardown p s tiny
-	rm -rf $T
-}
-trap cleanup EXIT
-trap 'exit 124' TERM
+ctl_test $T tiny
 
 # exit_is CODE PATTERN CMD...: CMD exits with CODE and says PATTERN on stderr
 # in one line.

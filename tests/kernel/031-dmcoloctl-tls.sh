@@ -8,20 +8,11 @@
 # Only on deb612: TLS is nbd-client's, and the kernel path is 030's.
 # kernels: deb612
 # timeout: 300
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/nbd.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 MiB=$((1 << 20))
-LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2
 T=/tmp/tls
-cleanup() {
-	ctl_teardown p s
-	rm -rf $T
-}
-trap cleanup EXIT
-trap 'exit 124' TERM
+ctl_test $T
 
 # cert NAME CA TEMPLATE-LINES: NAME-key.pem and NAME.pem signed by CA
 # (self-signed when CA is "self").

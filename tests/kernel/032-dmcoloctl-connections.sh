@@ -17,19 +17,10 @@
 # Only on deb612: dmcoloctl's workflow (the kernel paths are 022's).
 # kernels: deb612
 # timeout: 300
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/nbd.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
-LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2
 T=/tmp/conns
-cleanup() {
-	ctl_teardown p s
-	rm -rf $T
-}
-trap cleanup EXIT
-trap 'exit 124' TERM
+ctl_test $T
 
 # server_children: the nbd-server processes serving a connection.
 server_children() { pgrep -P "$(cat /run/dmcolo/s/nbd-server.pid)" -x nbd-server; }

@@ -13,20 +13,11 @@
 # that each error path frees what it took.
 # kernels: debug
 # timeout: 600
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 SEED=${HOSTILE_SEED:-4242} COUNT=${HOSTILE_COUNT:-125}
 T=/tmp/hostile
-cleanup() {
-	dm_remove bad pri rem sec-in sec tiny
-	dm_node_clean bad pri rem sec-in sec tiny
-	disk_teardown
-	rm -rf $T
-}
-trap cleanup EXIT
-trap 'exit 124' TERM
+vm_test_on_exit $T bad pri rem sec-in sec tiny
 rm -rf $T
 mkdir -p $T
 disk_setup 5 16

@@ -18,33 +18,22 @@
 # our code's paths.
 # kernels: deb612
 # timeout: 420
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/nbd.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 export NBD_TIMEOUT=60
-P=/dev/mapper/pri S=/dev/mapper/sec
-LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2
-OVERLAP=$DMCOLO_TOP/build/tests/colo-overlap
 AREA=$((4 << 20))
 ROUNDS=$(colo_load 4 1)	# the debug kernel: a checkpoint takes 3-10 s under TCG
 LOAD_S=1
 writer=""
-cleanup() {
+test_stop() {
 	if [ -n "$writer" ]; then
 		kill -CONT "$writer" 2>/dev/null
 		kill "$writer" 2>/dev/null
 		wait "$writer" 2>/dev/null
 	fi
-	pair_teardown pri sec /dev/nbd0
 	ip netns del col-nt 2>/dev/null
-	rmmod nbd 2>/dev/null
-	disk_teardown
-	rm -f /tmp/fnc-*
 }
-trap cleanup EXIT
-trap 'exit 124' TERM	# killed at the time limit: still clean up
+pair_test /tmp/fnc-
 
 # netem is a module on the Debian kernels, built in on the debug kernel.
 modprobe sch_netem 2>/dev/null
@@ -63,22 +52,12 @@ netem_set() {
 		[ -z "$1" ] || tc -n "$ns" qdisc add dev "$dev" root netem $1 || return 1
 	done
 }
-# paused PID: every thread of PID is stopped.
-paused() {
-	local i
-	for i in $(seq 200); do
-		awk '$3 != "T" && $3 != "t" { busy = 1 } END { exit busy }' /proc/"$1"/task/*/stat && return 0
-		sleep 0.05
-	done
-	echo "writer $1 does not stop"
-	return 1
-}
 # rounds CASE: ROUNDS times load, pause, timed checkpoint, compare, resume.
 rounds() {
 	local i t0 ms all=""
 	for i in $(seq "$ROUNDS"); do
 		sleep $LOAD_S
-		kill -STOP "$writer" && paused "$writer" || return 1
+		kill -STOP "$writer" && threads_stopped "$writer" || return 1
 		t0=$(date +%s%N)
 		two_node_checkpoint pri sec || { echo "round $i: checkpoint failed"; return 1; }
 		ms=$((($(date +%s%N) - t0) / 1000000))
@@ -95,7 +74,7 @@ disk_setup 3 16
 ktap_plan 12
 bed_up() {
 	pair_setup pri $LOCAL sec $SDISK $SBUF /dev/nbd0 nosync &&
-	dmsetup message pri 0 start && colo_wait_state pri replicating 60
+	pair_start 60
 }
 ktap_check "two-node bed, replicating" bed_up
 "$OVERLAP" --dev $P --offset 0 --area $AREA --threads 2 --writes 100000000 \

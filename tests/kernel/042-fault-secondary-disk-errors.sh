@@ -41,16 +41,12 @@
 # there too.
 # kernels: deb612 debug
 # timeout: 300
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 C=$((64 * 1024)) CS=128 NCH=64
 SECTORS=$((NCH * CS))
 S=/dev/mapper/sde IN=/dev/mapper/sde-in SDISK=/dev/mapper/sdedisk
-cleanup() { dm_remove sde-in sde sdedisk sdeerr; disk_teardown; rm -f /tmp/sde-*; }
-trap cleanup EXIT
-trap 'exit 124' TERM	# killed at the time limit: still clean up
+vm_test_on_exit /tmp/sde- sde-in sde sdedisk sdeerr
 
 model_write() { dd if="$3" of="$1" bs=512 seek=$(($2 / 512)) conv=notrunc status=none; }
 # chunk_of FILE N OUT: chunk N of the image FILE.

@@ -29,15 +29,9 @@
 # suspend, resume and reload.
 # kernels: deb61
 # timeout: 600
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/nbd.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 export NBD_TIMEOUT=60
-P=/dev/mapper/pri S=/dev/mapper/sec
-LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2
-OVERLAP=$DMCOLO_TOP/build/tests/colo-overlap
 MiB=$((1 << 20))
 w1="" w2=""
 stop_writer() {	# stop_writer PID: end it (cleanup)
@@ -46,31 +40,18 @@ stop_writer() {	# stop_writer PID: end it (cleanup)
 	kill "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
 }
-cleanup() {
+test_stop() {
 	stop_writer "$w1"
 	stop_writer "$w2"
-	pair_teardown pri sec /dev/nbd0 /dev/nbd1
-	rmmod nbd 2>/dev/null
-	disk_teardown
 	grep -q '^dm_colo ' /proc/modules || insmod "$DMCOLO_MODULE"
-	rm -f /tmp/flu-*
 }
-trap cleanup EXIT
-trap 'exit 124' TERM	# killed at the time limit: still clean up
+pair_test /tmp/flu- /dev/nbd0 /dev/nbd1
 
-paused() {	# paused PID: every thread of PID is stopped
-	for _ in $(seq 200); do
-		awk '$3 != "T" && $3 != "t" { busy = 1 } END { exit busy }' /proc/"$1"/task/*/stat && return 0
-		sleep 0.05
-	done
-	echo "writer $1 does not stop"
-	return 1
-}
 # paused_checkpoint: W1 paused, two-node checkpoint, three identical disks,
 # W1 goes on.
 paused_checkpoint() {
 	local rc=0
-	kill -STOP "$w1" && paused "$w1" || return 1
+	kill -STOP "$w1" && threads_stopped "$w1" || return 1
 	two_node_checkpoint pri sec && three_way_same $LOCAL $SDISK $S || rc=1
 	kill -CONT "$w1"
 	return $rc
@@ -92,7 +73,7 @@ disk_setup 3 16
 ktap_plan 24
 bed_up() {
 	pair_setup pri $LOCAL sec $SDISK $SBUF /dev/nbd0 nosync &&
-	dmsetup message pri 0 start && colo_wait_state pri replicating 60
+	pair_start 60
 }
 ktap_check "two-node bed, replicating" bed_up
 "$OVERLAP" --dev $P --offset 0 --area $((4 * MiB)) --threads "$(colo_load 2 1)" --writes 100000000 \
@@ -157,7 +138,7 @@ forced() { dmsetup info sec-in > /dev/null 2>&1 && test "$(dmsetup table sec-in 
 ktap_check "remove --force of the open colo-ingress: refused, its table is now error" forced
 failed_checkpoint() {
 	local rc=0
-	kill -STOP "$w1" && paused "$w1" || return 1
+	kill -STOP "$w1" && threads_stopped "$w1" || return 1
 	must_fail_quickly 120 dmsetup message pri 0 checkpoint || rc=1
 	kill -CONT "$w1"
 	return $rc

@@ -12,28 +12,20 @@
 # Only the debug kernel has fault injection.
 # kernels: debug
 # timeout: 900
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/nbd.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 FI=/sys/kernel/debug
 [ -d $FI/fail_make_request ] && [ -d $FI/failslab ] ||
 	ktap_skip_all "no fault injection in this kernel (the debug kernel has it)"
-D=/dev/testdisk0 B=/dev/testdisk1 L=/dev/testdisk2 NBD=/dev/nbd0
-S=/dev/mapper/sec SIN=/dev/mapper/sec-in P=/dev/mapper/pri
+D=/dev/testdisk0 B=/dev/testdisk1 L=/dev/testdisk2
+SIN=/dev/mapper/sec-in
 T=/tmp/fault-inj CHUNK=$((64 << 10)) MB=16
-cleanup() {
+PAIR_UNDER=fi
+test_stop() {
 	failslab_disarm
 	for d in $D $B $L; do fmr_disarm $d 2>/dev/null; done
-	pair_teardown pri sec $NBD
-	dm_remove fi
-	rmmod nbd 2>/dev/null
-	disk_teardown
-	rm -rf $T
 }
-trap cleanup EXIT
-trap 'exit 124' TERM
+pair_test $T
 
 # --- failslab: allocations under dm-colo's code fail, in tasks that ask.
 dmcolo_text() {	# first and last address of dm-colo's code, hex
@@ -165,8 +157,7 @@ write_direct $D 0 $T/image
 # the forward itself, not a later writeback of nbd-server's page cache.
 export NBD_EXPORT_EXTRA="sync = true"
 ktap_check "pair, async, replicating" \
-	eval 'pair_setup pri $L sec $D $B $NBD nosync && dmsetup message pri 0 start &&
-		colo_wait_state pri replicating 60'
+	eval 'pair_setup pri $L sec $D $B $NBD nosync && pair_start 60'
 fmr_arm $L 30
 write_blocks $P 100 40 local
 fmr_disarm $L
@@ -198,8 +189,7 @@ ktap_check "... the secondary is broken, disk_io; its checkpoint is refused" \
 		! timeout 60 dmsetup message sec 0 checkpoint 2> /dev/null'
 rebuild() {
 	pair_teardown pri sec $NBD
-	pair_setup pri $L sec $D $B $NBD && dmsetup message pri 0 start &&
-		colo_wait_state pri replicating 120
+	pair_setup pri $L sec $D $B $NBD && pair_start 120
 }
 ktap_check "... a new pair over the same disks, full sync; checkpoint; three identical disks" \
 	eval 'rebuild && two_node_checkpoint pri sec && three_way_same $L $D $S &&

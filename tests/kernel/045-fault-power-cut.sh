@@ -20,26 +20,16 @@
 # the paths do not differ between the kernels.
 # kernels: deb61
 # timeout: 900
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/nbd.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 LW=$DMCOLO_TOP/build/tests/colo-logwrites
-NBD=/dev/nbd0 T=/tmp/crash-lw MB=24
+T=/tmp/crash-lw MB=24
 DDISK=/dev/testdisk0 DLOG=/dev/testdisk1 BDISK=/dev/testdisk2 BLOG=/dev/testdisk3
 L=/dev/testdisk4 R=/dev/testdisk5
-D=/dev/mapper/dlog B=/dev/mapper/blog P=/dev/mapper/pri S=/dev/mapper/sec
+D=/dev/mapper/dlog B=/dev/mapper/blog
 CHUNK=$((64 << 10))
-cleanup() {
-	pair_teardown pri sec $NBD
-	rmmod nbd 2>/dev/null
-	dm_remove dlog blog
-	disk_teardown
-	rm -rf $T
-}
-trap cleanup EXIT
-trap 'exit 124' TERM
+PAIR_UNDER="dlog blog"
+pair_test $T
 
 mkdir -p $T
 DMCOLO_DISKS=sdebug disk_setup 6 $MB || ktap_skip_all "no scsi_debug"
@@ -80,8 +70,7 @@ ktap_check "dm-log-writes under the secondary's disk and buffer" \
 	eval 'dmsetup create dlog --table "0 $SZ log-writes $DDISK $DLOG" &&
 		dmsetup create blog --table "0 $SZ log-writes $BDISK $BLOG"'
 ktap_check "the pair over them (async), replicating" \
-	eval 'pair_setup pri $L sec $D $B $NBD nosync && dmsetup message pri 0 start &&
-		colo_wait_state pri replicating 60'
+	eval 'pair_setup pri $L sec $D $B $NBD nosync && pair_start 60'
 
 for n in 1 2 3; do
 	ok=yes

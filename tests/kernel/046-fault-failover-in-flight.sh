@@ -22,9 +22,7 @@
 # memory and lock checks) 2.
 # kernels: deb61 debug
 # timeout: 900
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 STRESS=$DMCOLO_TOP/build/tests/colo-stress
 SIZE=$((16 << 20)) SECTORS=$((16 << 11))
@@ -34,16 +32,8 @@ HOT=$((2 << 20))
 S=/dev/mapper/ff IN=/dev/mapper/ff-in
 ROUNDS=${COLO_FENCE_ROUNDS:-$(colo_load 8 2)}
 fio_pid="" stress_pid=""
-cleanup() {
-	touch /tmp/ff-stop
-	[ -z "$fio_pid" ] || kill "$fio_pid" 2>/dev/null
-	wait
-	dm_remove ff-in ff
-	disk_teardown
-	rm -f /tmp/ff-*
-}
-trap cleanup EXIT
-trap 'exit 124' TERM
+test_stop() { load_stop /tmp/ff-stop $fio_pid; }
+vm_test_on_exit /tmp/ff- ff-in ff
 
 disk_setup 2 32
 random_file /tmp/ff-image $SIZE
@@ -62,9 +52,8 @@ wait_standalone() {
 # round N: one failover under both loads; 0 when the disk is exact.
 round() {
 	local n=$1 rc=0 delay
-	dmsetup create ff --table "0 $SECTORS colo-secondary /dev/testdisk0 /dev/testdisk1 128" &&
-	dmsetup create ff-in --table "0 $SECTORS colo-ingress /dev/testdisk0" &&
-	dmsetup message ff 0 start || { echo "setup failed"; return 1; }
+	secondary_start /dev/testdisk0 /dev/testdisk1 128 ff $SECTORS ||
+		{ echo "setup failed"; return 1; }
 	rm -f /tmp/ff-stop
 	# fio stops at its first error: the EIO of the fence.
 	primary_writers $IN $HOT "$n" /tmp/ff-fio.log &

@@ -23,25 +23,15 @@
 # memory and lock checks) 4.
 # kernels: deb61 debug
 # timeout: 900
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 STRESS=$DMCOLO_TOP/build/tests/colo-stress
 SIZE=$((32 << 20)) SECTORS=$((32 << 11))
 S=/dev/mapper/rr IN=/dev/mapper/rr-in
 ROUNDS=${COLO_REMOVE_ROUNDS:-$(colo_load 8 4)}
 fio_pid=""
-cleanup() {
-	touch /tmp/rr-stop
-	[ -z "$fio_pid" ] || kill "$fio_pid" 2>/dev/null
-	wait
-	dm_remove rr-in rr
-	disk_teardown
-	rm -f /tmp/rr-*
-}
-trap cleanup EXIT
-trap 'exit 124' TERM
+test_stop() { load_stop /tmp/rr-stop $fio_pid; }
+vm_test_on_exit /tmp/rr- rr-in rr
 
 # A 64 MiB buffer: 1024 slots, four pages of index, three grows a round.
 disk_setup 2 64
@@ -49,11 +39,7 @@ random_file /tmp/rr-image $SIZE
 random_file /tmp/rr-block 4096
 write_direct /dev/testdisk0 0 /tmp/rr-image
 
-bed_up() {
-	dmsetup create rr --table "0 $SECTORS colo-secondary /dev/testdisk0 /dev/testdisk1 128" &&
-	dmsetup create rr-in --table "0 $SECTORS colo-ingress /dev/testdisk0" &&
-	dmsetup message rr 0 start
-}
+bed_up() { secondary_start /dev/testdisk0 /dev/testdisk1 128 rr $SECTORS; }
 pause() { sleep "$(awk -v n="$1" 'BEGIN { srand(n); printf "%.2f", 0.2 + rand() * 1.3 }')"; }
 
 remove_secondary() {

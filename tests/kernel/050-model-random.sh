@@ -17,38 +17,25 @@
 # there one by one.
 # kernels: deb61 deb612
 # timeout: 900
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/nbd.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 MODEL=$DMCOLO_TOP/build/tests/colo-model
 # deb61 runs seeds 1-30, deb612 31-60 (colo_first_seed).
 SEED=${MODEL_SEED:-$(colo_first_seed 60)} SEEDS=${MODEL_SEEDS:-30} OPS=${MODEL_OPS:-200}
 PAIR_SEEDS=${MODEL_PAIR_SEEDS:-3} PAIR_OPS=${MODEL_PAIR_OPS:-150}
-LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2 NBD=/dev/nbd0
 RESET=/tmp/model-reset.sh
 
-cleanup() {
-	dm_remove colo-model-in colo-model colo-model-buf
-	pair_teardown pri sec $NBD
-	rmmod nbd 2>/dev/null
-	disk_teardown
-	rm -f $RESET /tmp/model-*.out
-}
-trap cleanup EXIT
-trap 'exit 124' TERM
+test_stop() { dm_remove colo-model-in colo-model colo-model-buf; }
+pair_test /tmp/model-
 
 # The pair bed, rebuilt from nothing (after a failover the secondary is
 # standalone): a full initial sync makes the disks identical again.
 cat > $RESET <<RESET_EOF
-. "$DMCOLO_TOP/tests/lib/blk.sh"
-. "$DMCOLO_TOP/tests/lib/nbd.sh"
-. "$DMCOLO_TOP/tests/lib/colo.sh"
+. "$DMCOLO_TOP/tests/lib/vm-test.sh"
 exec > /dev/null 2>&1
 pair_teardown pri sec $NBD
 pair_setup pri $LOCAL sec $SDISK $SBUF $NBD &&
-dmsetup message pri 0 start && colo_wait_state pri replicating 120
+pair_start 120
 RESET_EOF
 
 disk_setup 3 4

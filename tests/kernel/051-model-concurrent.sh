@@ -12,24 +12,14 @@
 # takes there, and CI's 90 minutes would not hold it; deb61 runs it on
 # scsi_debug disks with its vCPUs in parallel)
 # timeout: 900
-. "$(dirname "$0")/../lib/ktap.sh"
-. "$(dirname "$0")/../lib/blk.sh"
-. "$(dirname "$0")/../lib/nbd.sh"
-. "$(dirname "$0")/../lib/colo.sh"
+. "$(dirname "$0")/../lib/vm-test.sh"
 
 CONC=$DMCOLO_TOP/build/tests/colo-concurrent
-D=/dev/testdisk0 B=/dev/testdisk1 L=/dev/testdisk2 NBD=/dev/nbd0
-S=/dev/mapper/sec SIN=/dev/mapper/sec-in P=/dev/mapper/pri
+D=/dev/testdisk0 B=/dev/testdisk1 L=/dev/testdisk2
+SIN=/dev/mapper/sec-in
 SIZE=$((4 << 20)) T=/tmp/concurrent
 OPS=$(colo_by_kernel 500 400 300)	# deb61: parallel vCPUs
-cleanup() {
-	pair_teardown pri sec $NBD
-	rmmod nbd 2>/dev/null
-	disk_teardown
-	rm -rf $T
-}
-trap cleanup EXIT
-trap 'exit 124' TERM
+pair_test $T
 
 mkdir -p $T
 disk_setup 3 16
@@ -67,8 +57,7 @@ seed=3
 for mode in sync async; do
 	fresh
 	ktap_check "pair, $mode mode, replicating" \
-		eval 'pair_setup pri $L sec $D $B $NBD nosync mode $mode && dmsetup message pri 0 start &&
-			colo_wait_state pri replicating 60'
+		eval 'pair_setup pri $L sec $D $B $NBD nosync mode $mode && pair_start 60'
 	ktap_check "$mode: 8 writers and 4 readers on the primary and the secondary view" \
 		concurrent $P $seed
 	ktap_check "$mode: primary checkpoint: local disk = secondary disk = initial + primary writes" \

@@ -8,13 +8,32 @@ fill_file() { head -c "$2" /dev/zero | tr '\0' "\\$3" > "$1"; }
 # target name.
 colo_status() { dmsetup status "$1" | awk -v f="$2" '{ print $(3 + f) }'; }
 
-# secondary_setup DISK BUFFER CHUNK_SECTORS NAME: NAME (colo-secondary over
-# the whole DISK) and NAME-in (colo-ingress).
+# secondary_setup DISK BUFFER CHUNK_SECTORS NAME [SECTORS]: NAME
+# (colo-secondary over the first SECTORS of DISK, default all of it) and
+# NAME-in (colo-ingress).
 secondary_setup() {
-	local size
-	size=$(blockdev --getsz "$1")
+	local size=${5:-}
+	[ -n "$size" ] || size=$(blockdev --getsz "$1")
 	dmsetup create "$4" --table "0 $size colo-secondary $1 $2 $3" &&
 	dmsetup create "$4-in" --table "0 $size colo-ingress $1"
+}
+
+# secondary_start DISK BUFFER CHUNK_SECTORS NAME [SECTORS]: the same, started.
+secondary_start() { secondary_setup "$@" && dmsetup message "$4" 0 start; }
+
+# refuse_table NAME TABLE...: creating NAME with TABLE must fail, and leave
+# no device behind (a KTAP result).
+refuse_table() {
+	local name=$1
+	shift
+	if dmsetup create "$name" --table "$*" > /dev/null 2>&1; then
+		ktap_fail "table refused: $*" "it was accepted"
+		dm_remove "$name"
+	elif dmsetup info "$name" > /dev/null 2>&1; then
+		ktap_fail "table refused: $*" "device $name left behind"
+	else
+		ktap_ok "table refused: $*"
+	fi
 }
 
 secondary_teardown() { dm_remove "$1-in" "$1"; }
@@ -214,6 +233,20 @@ pair_setup() {
 	pair_primary "$p" "$local" "$nbd" "$@" || { echo "pair_setup: colo-primary" >&2; return 1; }
 }
 
+# fdisk_setup: a secondary disk that can be made to fail, FDISK (dm
+# "fdisk", linear over testdisk1; pair_test removes it); fdisk_table TABLE
+# swaps its table ("linear /dev/testdisk1 0", or "error").
+FDISK=/dev/mapper/fdisk
+fdisk_setup() {
+	PAIR_UNDER="${PAIR_UNDER:-} fdisk"
+	dmsetup create fdisk --table "0 65536 linear /dev/testdisk1 0"
+}
+fdisk_table() { dm_swap fdisk "0 65536 $1"; }
+
+# pair_start SECONDS: `start` to colo-primary pri, then replicating within
+# SECONDS (the initial sync, if any, done).
+pair_start() { dmsetup message pri 0 start && colo_wait_state pri replicating "$1"; }
+
 # pair_teardown P S [NBDDEV...]: everything pair_setup made, whatever state
 # it is in (a stopped or killed server included).
 pair_teardown() {
@@ -226,6 +259,51 @@ pair_teardown() {
 	secondary_teardown "$s"
 	pair_net_del
 	dm_node_clean "$p" "$s" "$s-in"
+}
+
+# threads_stopped PID: every thread of PID is stopped (after SIGSTOP: a
+# writer paused, as a VM is paused for a checkpoint).
+threads_stopped() {
+	local i
+	for i in $(seq 200); do
+		awk '$3 != "T" && $3 != "t" { busy = 1 } END { exit busy }' /proc/"$1"/task/*/stat && return 0
+		sleep 0.05
+	done
+	echo "writer $1 does not stop"
+	return 1
+}
+
+# load_stop STOPFILE [PID...]: end a test's background load: STOPFILE asks
+# its loops to end, the PIDs (fio) are killed, and every child is waited for.
+load_stop() {
+	local pid
+	touch "$1"
+	shift
+	for pid in "$@"; do kill "$pid" 2>/dev/null; done
+	wait
+}
+
+# pair_test SCRATCH [NBDDEV...]: a two-node test in one VM. Sets the
+# names such a test uses (P, S, LOCAL, SDISK, SBUF, NBD, OVERLAP) and its
+# clean-up (vm_test_on_exit): the pair with its NBDDEVs (default $NBD),
+# then the devices named in PAIR_UNDER (under the pair: a slow or failing
+# disk) and the nbd module.
+pair_test() {
+	local scratch=$1
+	shift
+	# shellcheck disable=SC2034 # names for the test that calls this
+	P=/dev/mapper/pri S=/dev/mapper/sec
+	LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2 NBD=/dev/nbd0
+	OVERLAP=$DMCOLO_TOP/build/tests/colo-overlap
+	_pair_nbds=("${@:-$NBD}")
+	vm_test_on_exit "$scratch"
+}
+
+pair_test_teardown() {
+	pair_teardown pri sec "${_pair_nbds[@]}"
+	# shellcheck disable=SC2086 # a list of names
+	[ -z "${PAIR_UNDER:-}" ] || dm_remove $PAIR_UNDER
+	rmmod nbd 2>/dev/null
 }
 
 # pair_reconnect P S OLD NEW: the remote back on a new NBD device (OLD is
@@ -310,7 +388,7 @@ colo_fields() {
 # writeback_save / writeback_off / writeback_restore: periodic page-cache
 # writeback off, so that what nbd-server acknowledged stays in its page
 # cache until a flush asks for it. writeback_save (in the test's own shell,
-# not in a check) keeps the values that writeback_restore (in cleanup) puts
+# not in a check) keeps the values that writeback_restore (vm_test_cleanup) puts
 # back.
 WB_SYSCTL=/proc/sys/vm/dirty_writeback_centisecs EXP_SYSCTL=/proc/sys/vm/dirty_expire_centisecs
 writeback_save() { _wb_saved="$(cat $WB_SYSCTL) $(cat $EXP_SYSCTL)"; }
@@ -378,9 +456,21 @@ CTL=$DMCOLO_TOP/tools/dmcoloctl/dmcoloctl
 pri() { ip netns exec col-pri "$CTL" "$@"; }
 sec() { ip netns exec col-sec "$CTL" "$@"; }
 
+# ctl_test SCRATCH [DM...]: a dmcoloctl test on the two nodes of pair_net,
+# with primary p and secondary s: the disks' names, and its clean-up
+# (vm_test_on_exit): ctl_teardown p s DM...
+ctl_test() {
+	local scratch=$1
+	shift
+	# shellcheck disable=SC2034 # names for the test that calls this
+	LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2
+	_ctl_dm=("$@")
+	vm_test_on_exit "$scratch"
+}
+
 # ctl_teardown P S [DM...]: whatever dmcoloctl made for primary P and
-# secondary S, the DM devices named, every NBD link, the namespaces, nbd
-# and the test disks, whatever state a failed test left them in.
+# secondary S, the DM devices named, every NBD link, the namespaces and
+# nbd, whatever state a failed test left them in.
 ctl_teardown() {
 	local p=$1 s=$2 d
 	shift 2
@@ -391,6 +481,5 @@ ctl_teardown() {
 	for d in /dev/nbd*; do nbd_disconnect "$d"; done
 	pair_net_del
 	rmmod nbd 2>/dev/null
-	disk_teardown
 	rm -rf /run/dmcolo
 }

@@ -4,7 +4,10 @@
 #
 #   ktap_plan N                  "TAP version 13" and "1..N"
 #   ktap_ok NAME | ktap_fail NAME [WHY] | ktap_skip NAME WHY
-#   ktap_check NAME CMD...       ok when CMD succeeds, else not ok with its output
+#   ktap_check NAME CMD...       ok when CMD succeeds, else not ok with its
+#                                output (and returns 1)
+#   ktap_wait NAME PID LOG       ok when the background PID exits 0, else
+#                                not ok with LOG (its output)
 #   ktap_results FILE            results another program printed (numbered
 #                                from the next one): counted, and FILE shown
 #   ktap_finish                  exits with the kselftest status
@@ -44,6 +47,14 @@ ktap_check() {
 		ktap_ok "$name"
 	else
 		ktap_fail "$name" "$* failed: $out"
+		return 1
+	fi
+}
+ktap_wait() {
+	if wait "$2"; then
+		ktap_ok "$1"
+	else
+		ktap_fail "$1" "$(cat "$3")"
 	fi
 }
 ktap_results() {

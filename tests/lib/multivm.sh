@@ -102,6 +102,25 @@ mv_boot() {
 	return 0
 }
 
+# mv_boot_pair PRI_SECONDS SEC_SECONDS SIZE: the disks (the primary's
+# random, also in the share as `initial`; the secondary's disk and buffer
+# empty; SIZE bytes each), then the primary VM (listening) and the
+# secondary VM (connecting) booted on them (a result).
+mv_boot_pair() {
+	local W=$DMCOLO_RESULTS what="boot the primary VM (listening) and the secondary VM (connecting)"
+	random_file "$W/pdisk" "$3"
+	cp "$W/pdisk" "$DMCOLO_SHARE/initial"
+	rm -f "$W/sdisk" "$W/sbuf"
+	truncate -s "$3" "$W/sdisk" "$W/sbuf"
+	if mv_boot primary primary "$1" --net-listen "$MV_SOCK" --net-id 1 --disk "$W/pdisk" &&
+	   mv_boot secondary secondary "$2" --net-connect "$MV_SOCK" --net-id 2 \
+		--disk "$W/sdisk" --disk "$W/sbuf"; then
+		ktap_ok "$what"
+	else
+		ktap_fail "$what"
+	fi
+}
+
 # mv_wait VM: until VM's tests/vm/run has ended; its exit status.
 mv_wait() {
 	local rc
@@ -171,17 +190,25 @@ mv_relay() {
 # mv_guest_abort WHY: this side cannot go on; the others stop waiting.
 mv_guest_abort() { mv_signal abort "${DMCOLO_ROLE:-?}: $1"; }
 
+# mv_primary_start: the primary VM's first five steps: its disk (/dev/vda)
+# holds the host's initial image, the secondary was created and answers on
+# the link, then dmcoloctl creates colo-primary p over it, replicating to
+# the secondary's export s, and starts it (the initial sync).
+mv_primary_start() {
+	step "the primary disk holds the host's initial image" \
+		same_bytes /dev/vda 0 "$DMCOLO_SHARE/initial"
+	step "the secondary was created" mv_await sec-created 600
+	step "the secondary VM answers on the link (fe80::2%net0)" ping -6 -c 1 -W 5 fe80::2%net0
+	step "dmcoloctl primary create over the link" "$CTL" primary create p --disk /dev/vda \
+		--secondary '[fe80::2%net0]:10809' --export s --timeout $((10 * MV_SCALE))
+	step "dmcoloctl start: initial sync, then the secondary" "$CTL" start p
+}
+
 # step NAME CMD...: ktap_check; on failure the other sides stop waiting
 # (mv_guest_abort) and this side ends here (its missing results fail on the
 # host).
 step() {
-	local name=$1 out
-	shift
-	if out=$("$@" 2>&1); then
-		ktap_ok "$name"
-	else
-		ktap_fail "$name" "$* failed: $out"
-		mv_guest_abort "$name"
-		exit 1
-	fi
+	ktap_check "$@" && return 0
+	mv_guest_abort "$1"
+	exit 1
 }

@@ -15,10 +15,7 @@
 # kernels: deb612
 # timeout: 900
 DMCOLO_TOP=${DMCOLO_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-. "$DMCOLO_TOP/tests/lib/ktap.sh"
-. "$DMCOLO_TOP/tests/lib/blk.sh"
-. "$DMCOLO_TOP/tests/lib/nbd.sh"
-. "$DMCOLO_TOP/tests/lib/colo.sh"
+. "$DMCOLO_TOP/tests/lib/vm-test.sh"
 . "$DMCOLO_TOP/tests/lib/multivm.sh"
 
 MiB=$((1 << 20)) KiB=1024
@@ -33,13 +30,7 @@ primary() {
 	local S=$DMCOLO_SHARE LOCAL=/dev/vda k off
 	rm -rf $T && mkdir -p $T
 	ktap_plan $PRI_PLAN
-	step "the primary disk holds the host's initial image" same_bytes $LOCAL 0 "$S/initial"
-	step "the secondary was created" mv_await sec-created 600
-	ping_secondary() { ping -6 -c 1 -W 5 fe80::2%net0 > /dev/null; }
-	step "the secondary VM answers on the link (fe80::2%net0)" ping_secondary
-	step "dmcoloctl primary create over the link" "$CTL" primary create p --disk $LOCAL \
-		--secondary '[fe80::2%net0]:10809' --export s --timeout $((10 * MV_SCALE))
-	step "dmcoloctl start: initial sync, then the secondary" "$CTL" start p
+	mv_primary_start
 	# The seeded pattern of this epoch, with O_DIRECT.
 	cp "$S/initial" $T/expected
 	for k in 0 1 2 3; do
@@ -147,17 +138,7 @@ host() {
 	local W=$DMCOLO_RESULTS rc
 	mv_setup
 	ktap_plan $((HOST_PLAN + PRI_PLAN + SEC_PLAN))
-	random_file "$W/pdisk" $SIZE
-	cp "$W/pdisk" "$DMCOLO_SHARE/initial"
-	rm -f "$W/sdisk" "$W/sbuf"
-	truncate -s $SIZE "$W/sdisk" "$W/sbuf"
-	if mv_boot primary primary 900 --net-listen "$MV_SOCK" --net-id 1 --disk "$W/pdisk" &&
-	   mv_boot secondary secondary 900 --net-connect "$MV_SOCK" --net-id 2 \
-		--disk "$W/sdisk" --disk "$W/sbuf"; then
-		ktap_ok "boot the primary VM (listening) and the secondary VM (connecting)"
-	else
-		ktap_fail "boot the primary VM (listening) and the secondary VM (connecting)"
-	fi
+	mv_boot_pair 900 900 $SIZE
 	ktap_check "the primary writes after the checkpoint" mv_await pri-writing 900
 	if mv_kill primary; then
 		ktap_ok "SIGKILL to the primary's qemu mid-write"

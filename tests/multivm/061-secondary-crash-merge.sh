@@ -20,10 +20,7 @@
 # kernels: deb612
 # timeout: 1200
 DMCOLO_TOP=${DMCOLO_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-. "$DMCOLO_TOP/tests/lib/ktap.sh"
-. "$DMCOLO_TOP/tests/lib/blk.sh"
-. "$DMCOLO_TOP/tests/lib/nbd.sh"
-. "$DMCOLO_TOP/tests/lib/colo.sh"
+. "$DMCOLO_TOP/tests/lib/vm-test.sh"
 . "$DMCOLO_TOP/tests/lib/multivm.sh"
 
 MiB=$((1 << 20)) KiB=1024
@@ -36,13 +33,7 @@ primary() {
 	local S=$DMCOLO_SHARE LOCAL=/dev/vda k
 	rm -rf $T && mkdir -p $T
 	ktap_plan $PRI_PLAN
-	step "the primary disk holds the host's initial image" same_bytes $LOCAL 0 "$S/initial"
-	step "the secondary was created" mv_await sec-created 600
-	ping_secondary() { ping -6 -c 1 -W 5 fe80::2%net0 > /dev/null; }
-	step "the secondary VM answers on the link (fe80::2%net0)" ping_secondary
-	step "dmcoloctl primary create over the link" "$CTL" primary create p --disk $LOCAL \
-		--secondary "$LISTEN" --export s --timeout $((10 * MV_SCALE))
-	step "dmcoloctl start: initial sync, then the secondary" "$CTL" start p
+	mv_primary_start
 	random_file $T/w $((512 * KiB))
 	step "a write with O_DIRECT, then dmcoloctl checkpoint" \
 		eval "write_direct /dev/mapper/p $((5 * MiB + 512)) $T/w && $CTL checkpoint p"
@@ -210,17 +201,7 @@ host() {
 	local W=$DMCOLO_RESULTS rc
 	mv_setup
 	ktap_plan $((HOST_PLAN + PRI_PLAN + SEC_PLAN + SEC2_PLAN))
-	random_file "$W/pdisk" $SIZE
-	cp "$W/pdisk" "$DMCOLO_SHARE/initial"
-	rm -f "$W/sdisk" "$W/sbuf"
-	truncate -s $SIZE "$W/sdisk" "$W/sbuf"
-	if mv_boot primary primary 1200 --net-listen "$MV_SOCK" --net-id 1 --disk "$W/pdisk" &&
-	   mv_boot secondary secondary 900 --net-connect "$MV_SOCK" --net-id 2 \
-		--disk "$W/sdisk" --disk "$W/sbuf"; then
-		ktap_ok "boot the primary VM (listening) and the secondary VM (connecting)"
-	else
-		ktap_fail "boot the primary VM (listening) and the secondary VM (connecting)"
-	fi
+	mv_boot_pair 1200 900 $SIZE
 	ktap_check "the secondary's merge is under way" mv_await sec-merging 900
 	if mv_kill secondary; then
 		ktap_ok "SIGKILL to the secondary's qemu mid-merge"
