@@ -26,12 +26,15 @@
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
+#include <stdbool.h>
 #include <libdevmapper.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "test-dm.h"
 
 static double now_ms(void)
 {
@@ -47,68 +50,6 @@ static int fail(const char *what, const char *name)
 	return 1;
 }
 
-static int simple_task(int type, const char *name)
-{
-	struct dm_task *dmt = dm_task_create(type);
-	int ok;
-
-	if (!dmt)
-		return 0;
-	ok = dm_task_set_name(dmt, name) && dm_task_run(dmt);
-	dm_task_destroy(dmt);
-	return ok;
-}
-
-static int message(const char *name, const char *text)
-{
-	struct dm_task *dmt = dm_task_create(DM_DEVICE_TARGET_MSG);
-	int ok;
-
-	if (!dmt)
-		return 0;
-	ok = dm_task_set_name(dmt, name) && dm_task_set_sector(dmt, 0) &&
-	     dm_task_set_message(dmt, text) && dm_task_run(dmt);
-	dm_task_destroy(dmt);
-	return ok;
-}
-
-/* The single target's type and parameters (TABLE or STATUS), malloc'ed. */
-static int get_target(int type, const char *name, uint64_t *len, char **target, char **params)
-{
-	struct dm_task *dmt = dm_task_create(type);
-	uint64_t start;
-	char *t = NULL, *p = NULL;
-	int ok = 0;
-
-	if (!dmt)
-		return 0;
-	if (dm_task_set_name(dmt, name) && dm_task_run(dmt)) {
-		dm_get_next_target(dmt, NULL, &start, len, &t, &p);
-		if (t && p) {
-			*target = strdup(t);
-			*params = strdup(p);
-			ok = *target && *params;
-		}
-	}
-	dm_task_destroy(dmt);
-	return ok;
-}
-
-/* DM_DEVICE_CREATE (create, load, resume) or DM_DEVICE_RELOAD with one target. */
-static int load_table(int type, const char *name, uint64_t len, const char *target,
-		      const char *params)
-{
-	struct dm_task *dmt = dm_task_create(type);
-	int ok;
-
-	if (!dmt)
-		return 0;
-	ok = dm_task_set_name(dmt, name) && dm_task_add_target(dmt, 0, len, target, params) &&
-	     dm_task_run(dmt);
-	dm_task_destroy(dmt);
-	return ok;
-}
-
 static int first_word_is(const char *name, const char *state)
 {
 	uint64_t len;
@@ -116,7 +57,7 @@ static int first_word_is(const char *name, const char *state)
 	size_t n = strlen(state);
 	int is;
 
-	if (!get_target(DM_DEVICE_STATUS, name, &len, &target, &params))
+	if (!test_dm_target(DM_DEVICE_STATUS, name, &len, &target, &params))
 		return -1;
 	is = !strncmp(params, state, n) && (params[n] == ' ' || !params[n]);
 	free(target);
@@ -131,7 +72,7 @@ static int merge_done(const char *name, const char *unused)
 	char *target, *params;
 	int done;
 
-	if (!get_target(DM_DEVICE_STATUS, name, &len, &target, &params))
+	if (!test_dm_target(DM_DEVICE_STATUS, name, &len, &target, &params))
 		return -1;
 	done = sscanf(params, "%" SCNu64 "/%" SCNu64 " %" SCNu64, &allocated, &total,
 		      &metadata) == 3 && allocated == metadata;
@@ -167,7 +108,7 @@ static int wait_until(int (*done)(const char *, const char *), const char *name,
 /* The snapshot's table, checked to be one: snapshot <origin> <cow> ... */
 static int snapshot_table(const char *snap, uint64_t *len, char **target, char **params)
 {
-	return get_target(DM_DEVICE_TABLE, snap, len, target, params) &&
+	return test_dm_target(DM_DEVICE_TABLE, snap, len, target, params) &&
 	       !strcmp(*target, "snapshot");
 }
 
@@ -176,56 +117,47 @@ static int cmd_message_until(const char *name, const char *text, const char *sta
 {
 	double start = now_ms();
 
-	if (!message(name, text))
+	if (!test_dm_message(name, text))
 		return fail("message", name);
 	return wait_until(first_word_is, name, state, start, timeout_ms);
 }
 
-static int cmd_snapshot_recreate(const char *origin, const char *snap)
+/*
+ * Drop a snapshot's exceptions the stock ways: recreate it (suspend the
+ * origin, remove the snapshot, create it again with the same table, resume
+ * the origin), or merge it (suspend both, reload the snapshot as
+ * snapshot-merge with the same arguments, resume both, wait until every
+ * chunk is merged).
+ */
+static int cmd_snapshot(const char *origin, const char *snap, bool merge, double timeout_ms)
 {
 	uint64_t len;
 	char *target, *params;
 	double start;
+	int r = 0;
 
 	if (!snapshot_table(snap, &len, &target, &params))
 		return fail("reading the snapshot table of", snap);
 	start = now_ms();
-	if (!simple_task(DM_DEVICE_SUSPEND, origin))
-		return fail("suspend", origin);
-	if (!simple_task(DM_DEVICE_REMOVE, snap))
-		return fail("remove", snap);
-	if (!load_table(DM_DEVICE_CREATE, snap, len, target, params))
-		return fail("create", snap);
-	if (!simple_task(DM_DEVICE_RESUME, origin))
-		return fail("resume", origin);
+	if (!test_dm_simple(DM_DEVICE_SUSPEND, origin))
+		r = fail("suspend", origin);
+	else if (merge && !test_dm_simple(DM_DEVICE_SUSPEND, snap))
+		r = fail("suspend", snap);
+	else if (!merge && !test_dm_simple(DM_DEVICE_REMOVE, snap))
+		r = fail("remove", snap);
+	else if (!test_dm_load(merge ? DM_DEVICE_RELOAD : DM_DEVICE_CREATE, snap, len,
+			       merge ? "snapshot-merge" : target, params, NULL, 0))
+		r = fail(merge ? "reload as snapshot-merge" : "create", snap);
+	else if (merge && !test_dm_simple(DM_DEVICE_RESUME, snap))
+		r = fail("resume", snap);
+	else if (!test_dm_simple(DM_DEVICE_RESUME, origin))
+		r = fail("resume", origin);
+	free(target);
+	free(params);
+	if (r || merge)
+		return r ? r : wait_until(merge_done, snap, NULL, start, timeout_ms);
 	printf("%.3f\n", now_ms() - start);
-	free(target);
-	free(params);
 	return 0;
-}
-
-static int cmd_snapshot_merge(const char *origin, const char *snap, double timeout_ms)
-{
-	uint64_t len;
-	char *target, *params;
-	double start;
-
-	if (!snapshot_table(snap, &len, &target, &params))
-		return fail("reading the snapshot table of", snap);
-	start = now_ms();
-	if (!simple_task(DM_DEVICE_SUSPEND, origin))
-		return fail("suspend", origin);
-	if (!simple_task(DM_DEVICE_SUSPEND, snap))
-		return fail("suspend", snap);
-	if (!load_table(DM_DEVICE_RELOAD, snap, len, "snapshot-merge", params))
-		return fail("reload as snapshot-merge", snap);
-	if (!simple_task(DM_DEVICE_RESUME, snap))
-		return fail("resume", snap);
-	if (!simple_task(DM_DEVICE_RESUME, origin))
-		return fail("resume", origin);
-	free(target);
-	free(params);
-	return wait_until(merge_done, snap, NULL, start, timeout_ms);
 }
 
 static void usage(void)
@@ -245,11 +177,11 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		usage();
 	dm_log_init_verbose(0);
-	if (argc >= 3 && !simple_task(DM_DEVICE_INFO, argv[2]))
+	if (argc >= 3 && !test_dm_simple(DM_DEVICE_INFO, argv[2]))
 		return fail("info", argv[2]);
 	if (!strcmp(argv[1], "message") && argc == 4) {
 		start = now_ms();
-		if (!message(argv[2], argv[3]))
+		if (!test_dm_message(argv[2], argv[3]))
 			return fail("message", argv[2]);
 		printf("%.3f\n", now_ms() - start);
 		return 0;
@@ -260,11 +192,11 @@ int main(int argc, char **argv)
 		return cmd_message_until(argv[2], argv[3], argv[4], timeout_ms);
 	}
 	if (!strcmp(argv[1], "snapshot-recreate") && argc == 4)
-		return cmd_snapshot_recreate(argv[2], argv[3]);
+		return cmd_snapshot(argv[2], argv[3], false, 0);
 	if (!strcmp(argv[1], "snapshot-merge") && (argc == 4 || argc == 5)) {
 		if (argc == 5)
 			timeout_ms = atof(argv[4]) * 1e3;
-		return cmd_snapshot_merge(argv[2], argv[3], timeout_ms);
+		return cmd_snapshot(argv[2], argv[3], true, timeout_ms);
 	}
 	usage();
 	return 2;

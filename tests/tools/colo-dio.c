@@ -66,18 +66,23 @@ static int parse_u64(const char *s, uint64_t *v)
 	return errno || *end ? -1 : 0;
 }
 
-/* read_full: COUNT bytes of FD (a regular file or a pipe) into BUF. */
-static int read_full(int fd, char *buf, size_t count, const char *name)
+/*
+ * stream_full: all COUNT bytes of BUF written to FD, or read from FD into
+ * BUF (a regular file or a pipe; its end is an error).
+ */
+static int stream_full(int fd, char *buf, size_t count, const char *name, int write_it)
 {
 	size_t done = 0;
 
 	while (done < count) {
-		ssize_t n = read(fd, buf + done, count - done);
+		ssize_t n = write_it ? write(fd, buf + done, count - done) :
+				       read(fd, buf + done, count - done);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			fprintf(stderr, "%s: read %s: %s\n", prog, name, strerror(errno));
+			fprintf(stderr, "%s: %s %s: %s\n", prog, write_it ? "write" : "read", name,
+				strerror(errno));
 			return -1;
 		}
 		if (n == 0) {
@@ -89,22 +94,14 @@ static int read_full(int fd, char *buf, size_t count, const char *name)
 	return 0;
 }
 
+static int read_full(int fd, char *buf, size_t count, const char *name)
+{
+	return stream_full(fd, buf, count, name, 0);
+}
+
 static int write_full(int fd, const char *buf, size_t count, const char *name)
 {
-	size_t done = 0;
-
-	while (done < count) {
-		ssize_t n = write(fd, buf + done, count - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			fprintf(stderr, "%s: write %s: %s\n", prog, name, strerror(errno));
-			return -1;
-		}
-		done += n;
-	}
-	return 0;
+	return stream_full(fd, (char *)buf, count, name, 1);
 }
 
 /*

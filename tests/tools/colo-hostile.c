@@ -18,73 +18,28 @@
 
 #include <libdevmapper.h>
 
+#include "test-dm.h"
+
 static unsigned long cases, refused, accepted, left, state_changed;
-
-static void quiet_log(int level, const char *file, int line, int dm_errno_or_class,
-		      const char *f, ...)
-{
-	(void)level; (void)file; (void)line; (void)dm_errno_or_class; (void)f;
-}
-
-static int run_simple(int type, const char *name)
-{
-	struct dm_task *dmt = dm_task_create(type);
-	int ok;
-
-	if (!dmt)
-		return 0;
-	ok = dm_task_set_name(dmt, name) && dm_task_run(dmt);
-	dm_task_destroy(dmt);
-	return ok;
-}
-
-static int exists(const char *name)
-{
-	struct dm_task *dmt = dm_task_create(DM_DEVICE_INFO);
-	struct dm_info info;
-	int r = 0;
-
-	if (!dmt)
-		return 0;
-	if (dm_task_set_name(dmt, name) && dm_task_run(dmt) && dm_task_get_info(dmt, &info))
-		r = info.exists;
-	dm_task_destroy(dmt);
-	return r;
-}
 
 /* First word of DEV's status into state (63 bytes). */
 static int status_word(const char *name, char *state)
 {
-	struct dm_task *dmt = dm_task_create(DM_DEVICE_STATUS);
-	uint64_t start, length;
-	char *type = NULL, *params = NULL;
-	int r = -1;
+	char params[256];
 
-	if (!dmt)
+	if (!test_dm_params(DM_DEVICE_STATUS, name, params, sizeof(params)) ||
+	    sscanf(params, "%63s", state) != 1)
 		return -1;
-	if (dm_task_set_name(dmt, name) && dm_task_run(dmt)) {
-		dm_get_next_target(dmt, NULL, &start, &length, &type, &params);
-		if (params && sscanf(params, "%63s", state) == 1)
-			r = 0;
-	}
-	dm_task_destroy(dmt);
-	return r;
+	return 0;
 }
 
-static void table_case(char *rest, const char *line)
+/* Run a case's task (built: its name and payload were set); exits 2 when
+ * it could not even be built. */
+static int run_case(struct dm_task *dmt, int built, const char *line)
 {
-	char name[128], type[64];
-	unsigned long long start, len;
-	struct dm_task *dmt;
-	int n = 0, ok;
+	int ok;
 
-	if (sscanf(rest, "%127s %llu %llu %63s %n", name, &start, &len, type, &n) < 4) {
-		fprintf(stderr, "colo-hostile: malformed table case: %s\n", line);
-		exit(2);
-	}
-	dmt = dm_task_create(DM_DEVICE_CREATE);
-	if (!dmt || !dm_task_set_name(dmt, name) ||
-	    !dm_task_add_target(dmt, start, len, type, rest + n)) {
+	if (!dmt || !built) {
 		fprintf(stderr, "colo-hostile: cannot build: %s\n", line);
 		exit(2);
 	}
@@ -93,11 +48,30 @@ static void table_case(char *rest, const char *line)
 	if (ok) {
 		accepted++;
 		printf("ACCEPTED %s\n", line);
-		run_simple(DM_DEVICE_REMOVE, name);
-	} else if (exists(name)) {
+	}
+	return ok;
+}
+
+static void table_case(char *rest, const char *line)
+{
+	char name[128], type[64];
+	unsigned long long start, len;
+	struct dm_task *dmt;
+	int n = 0, built;
+
+	if (sscanf(rest, "%127s %llu %llu %63s %n", name, &start, &len, type, &n) < 4) {
+		fprintf(stderr, "colo-hostile: malformed table case: %s\n", line);
+		exit(2);
+	}
+	dmt = dm_task_create(DM_DEVICE_CREATE);
+	built = dmt && dm_task_set_name(dmt, name) &&
+		dm_task_add_target(dmt, start, len, type, rest + n);
+	if (run_case(dmt, built, line)) {
+		test_dm_simple(DM_DEVICE_REMOVE, name);
+	} else if (test_dm_exists(name)) {
 		left++;
 		printf("LEFT %s\n", line);
-		run_simple(DM_DEVICE_REMOVE, name);
+		test_dm_simple(DM_DEVICE_REMOVE, name);
 	} else {
 		refused++;
 	}
@@ -107,26 +81,17 @@ static void message_case(char *rest, const char *line)
 {
 	char dev[128], want[64], now[64] = "?";
 	struct dm_task *dmt;
-	int n = 0, ok;
+	int n = 0, built;
 
 	if (sscanf(rest, "%127s %63s %n", dev, want, &n) < 2 || !rest[n]) {
 		fprintf(stderr, "colo-hostile: malformed message case: %s\n", line);
 		exit(2);
 	}
 	dmt = dm_task_create(DM_DEVICE_TARGET_MSG);
-	if (!dmt || !dm_task_set_name(dmt, dev) || !dm_task_set_sector(dmt, 0) ||
-	    !dm_task_set_message(dmt, rest + n)) {
-		fprintf(stderr, "colo-hostile: cannot build: %s\n", line);
-		exit(2);
-	}
-	ok = dm_task_run(dmt);
-	dm_task_destroy(dmt);
-	if (ok) {
-		accepted++;
-		printf("ACCEPTED %s\n", line);
-	} else {
+	built = dmt && dm_task_set_name(dmt, dev) && dm_task_set_sector(dmt, 0) &&
+		dm_task_set_message(dmt, rest + n);
+	if (!run_case(dmt, built, line))
 		refused++;
-	}
 	if (status_word(dev, now) || strcmp(now, want)) {
 		state_changed++;
 		printf("STATE %s: now %s\n", line, now);
@@ -137,7 +102,7 @@ int main(void)
 {
 	char line[4096], copy[4096];
 
-	dm_log_with_errno_init(quiet_log);
+	test_dm_quiet();
 	while (fgets(line, sizeof(line), stdin)) {
 		line[strcspn(line, "\n")] = '\0';
 		if (!line[0])

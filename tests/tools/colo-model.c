@@ -35,6 +35,8 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <libdevmapper.h>
+
+#include "test-dm.h"
 #include <linux/fs.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -203,98 +205,6 @@ static long first_diff(const uint8_t *a, const uint8_t *b, size_t len)
 
 /* ---- device-mapper */
 
-static void dm_quiet(int level, const char *file, int line, int dm_errno_or_class,
-		     const char *f, ...)
-{
-	(void)level; (void)file; (void)line; (void)dm_errno_or_class; (void)f;
-}
-
-static bool dm_simple(int type, const char *name)
-{
-	struct dm_task *dmt = dm_task_create(type);
-	bool ok;
-
-	if (!dmt)
-		return false;
-	ok = dm_task_set_name(dmt, name) && dm_task_run(dmt);
-	dm_task_destroy(dmt);
-	return ok;
-}
-
-static bool dm_exists(const char *name)
-{
-	struct dm_task *dmt = dm_task_create(DM_DEVICE_INFO);
-	struct dm_info info = { 0 };
-	bool ok;
-
-	if (!dmt)
-		return false;
-	ok = dm_task_set_name(dmt, name) && dm_task_run(dmt) &&
-	     dm_task_get_info(dmt, &info) && info.exists;
-	dm_task_destroy(dmt);
-	return ok;
-}
-
-/* dm_create NAME TABLE-LINE: create and resume; returns the device's
- * dev_t string ("major:minor") in @devt, or false. */
-static bool dm_create(const char *name, uint64_t len, const char *type,
-		      const char *params, char *devt, size_t devt_len)
-{
-	struct dm_task *dmt = dm_task_create(DM_DEVICE_CREATE);
-	struct dm_info info = { 0 };
-	bool ok;
-
-	if (!dmt)
-		return false;
-	ok = dm_task_set_name(dmt, name) &&
-	     dm_task_add_target(dmt, 0, len, type, params) && dm_task_run(dmt) &&
-	     dm_task_get_info(dmt, &info) && info.exists;
-	dm_task_destroy(dmt);
-	if (ok && devt)
-		snprintf(devt, devt_len, "%u:%u", info.major, info.minor);
-	return ok;
-}
-
-static bool dm_message(const char *name, const char *msg)
-{
-	struct dm_task *dmt = dm_task_create(DM_DEVICE_TARGET_MSG);
-	bool ok;
-
-	if (!dmt)
-		return false;
-	ok = dm_task_set_name(dmt, name) && dm_task_set_sector(dmt, 0) &&
-	     dm_task_set_message(dmt, msg) && dm_task_run(dmt);
-	dm_task_destroy(dmt);
-	return ok;
-}
-
-/* The status line of NAME's only target, in @out. */
-/* The parameters of a device's first target: its status or its table. */
-static bool dm_params(const char *name, int task, char *out, size_t len)
-{
-	struct dm_task *dmt = dm_task_create(task);
-	uint64_t start, length;
-	char *type = NULL, *params = NULL;
-	bool ok = false;
-
-	if (!dmt)
-		return false;
-	if (dm_task_set_name(dmt, name) && dm_task_run(dmt)) {
-		dm_get_next_target(dmt, NULL, &start, &length, &type, &params);
-		if (params) {
-			snprintf(out, len, "%s", params);
-			ok = true;
-		}
-	}
-	dm_task_destroy(dmt);
-	return ok;
-}
-
-static bool dm_status(const char *name, char *out, size_t len)
-{
-	return dm_params(name, DM_DEVICE_STATUS, out, len);
-}
-
 /*
  * Pair mode: whether colo-primary forwards discards, that is whether its
  * remote device (the table's second device, MAJ:MIN) takes them.
@@ -305,7 +215,7 @@ static bool remote_takes_discards(const char *primary)
 	unsigned long long max = 0;
 	FILE *f;
 
-	if (!dm_params(primary, DM_DEVICE_TABLE, table, sizeof(table)) ||
+	if (!test_dm_params(DM_DEVICE_TABLE, primary, table, sizeof(table)) ||
 	    sscanf(table, "%*s %63s", remote) != 1)
 		return false;
 	snprintf(path, sizeof(path), "/sys/dev/block/%s/queue/discard_max_bytes", remote);
@@ -361,7 +271,7 @@ static bool sec_status(struct run *r, struct sec_status *st)
 	char line[256], word[32];
 	unsigned int i;
 
-	if (!dm_status(r->sec_name, line, sizeof(line)))
+	if (!test_dm_params(DM_DEVICE_STATUS, r->sec_name, line, sizeof(line)))
 		return false;
 	if (sscanf(line, "%31s %lu %lu/%lu %lu/%lu %*u %*u %31s", word, &st->epoch,
 		   &st->buffered, &st->capacity, &st->merged, &st->to_merge,
@@ -400,6 +310,19 @@ static int dev_range_ioctl(int fd, unsigned long req, uint64_t off, uint64_t len
 	uint64_t range[2] = { off, len };
 
 	return ioctl(fd, req, range) ? -errno : 0;
+}
+
+/*
+ * A write of fresh random data (left in r->io for the model), a
+ * write-zeroes or a discard of [off, off + len) on fd.
+ */
+static int data_op(struct run *r, int fd, bool write, bool zero, uint64_t off, uint64_t len)
+{
+	if (write) {
+		fill_random(r, r->io, len);
+		return dev_write(fd, r->io, off, len);
+	}
+	return dev_range_ioctl(fd, zero ? BLKZEROOUT : BLKDISCARD, off, len);
 }
 
 static int dev_flush(int fd)
@@ -620,28 +543,16 @@ static void op_ingress_data(struct run *r, enum op_kind kind)
 	note_op(r, "%s %" PRIu64 "+%" PRIu64 " (%s)", op_names[kind], off, len,
 		state_names[r->state]);
 	if (r->state >= ST_MERGING) {	/* fenced: refused */
-		if (kind == OP_IN_WRITE) {
-			fill_random(r, r->io, len);
-			ret = dev_write(r->fd_in, r->io, off, len);
-		} else {
-			ret = dev_range_ioctl(r->fd_in, kind == OP_IN_ZERO ? BLKZEROOUT :
-					      BLKDISCARD, off, len);
-			if (ret == -EOPNOTSUPP)
-				return;
-		}
+		ret = data_op(r, r->fd_in, kind == OP_IN_WRITE, kind == OP_IN_ZERO, off, len);
+		if (kind != OP_IN_WRITE && ret == -EOPNOTSUPP)
+			return;
 		expect(r, op_names[kind], ret, false);
 		return;
 	}
-	if (kind == OP_IN_WRITE) {
-		fill_random(r, r->io, len);
-		ret = dev_write(r->fd_in, r->io, off, len);
-	} else {
-		ret = dev_range_ioctl(r->fd_in, kind == OP_IN_ZERO ? BLKZEROOUT : BLKDISCARD,
-				      off, len);
-		/* The disk cannot discard: refused before the target sees it. */
-		if (kind == OP_IN_DISCARD && ret == -EOPNOTSUPP)
-			return;
-	}
+	ret = data_op(r, r->fd_in, kind == OP_IN_WRITE, kind == OP_IN_ZERO, off, len);
+	/* The disk cannot discard: refused before the target sees it. */
+	if (kind == OP_IN_DISCARD && ret == -EOPNOTSUPP)
+		return;
 	ok = model_ingress_chunks(r, off, len, pass);
 	expect(r, op_names[kind], ret, ok);
 	if (kind == OP_IN_DISCARD) {
@@ -664,13 +575,7 @@ static void op_secondary_data(struct run *r, enum op_kind kind)
 	pick_extent(r, &off, &len);
 	note_op(r, "%s %" PRIu64 "+%" PRIu64 " (%s)", op_names[kind], off, len,
 		state_names[r->state]);
-	if (kind == OP_SEC_WRITE) {
-		fill_random(r, r->io, len);
-		ret = dev_write(r->fd_sec, r->io, off, len);
-	} else {
-		ret = dev_range_ioctl(r->fd_sec, kind == OP_SEC_ZERO ? BLKZEROOUT : BLKDISCARD,
-				      off, len);
-	}
+	ret = data_op(r, r->fd_sec, kind == OP_SEC_WRITE, kind == OP_SEC_ZERO, off, len);
 	if (kind == OP_SEC_DISCARD) {
 		/* idle: refused; running, broken, merging: a no-op (the disk must
 		 * not see it); standalone: the disk's discard. */
@@ -845,7 +750,7 @@ static void op_message(struct run *r, enum op_kind kind)
 		break;
 	}
 	note_op(r, "message '%s' (%s)", msg, state_names[r->state]);
-	ret = *msg ? dm_message(r->sec_name, msg) : false;
+	ret = *msg ? test_dm_message(r->sec_name, msg) : false;
 	if (ret != ok) {
 		fail(r, "message '%s' in state %s %s", msg, state_names[r->state],
 		     ret ? "was accepted" : "was refused");
@@ -909,16 +814,10 @@ static void op_primary_data(struct run *r, enum op_kind kind)
 
 	pick_extent(r, &off, &len);
 	note_op(r, "%s %" PRIu64 "+%" PRIu64, op_names[kind], off, len);
-	if (kind == OP_PRI_WRITE) {
-		fill_random(r, r->io, len);
-		ret = dev_write(r->fd_pri, r->io, off, len);
-	} else {
-		ret = dev_range_ioctl(r->fd_pri, kind == OP_PRI_ZERO ? BLKZEROOUT : BLKDISCARD,
-				      off, len);
-		/* The local disk cannot discard: refused before the target. */
-		if (kind == OP_PRI_DISCARD && ret == -EOPNOTSUPP)
-			return;
-	}
+	ret = data_op(r, r->fd_pri, kind == OP_PRI_WRITE, kind == OP_PRI_ZERO, off, len);
+	/* The local disk cannot discard: refused before the target. */
+	if (kind == OP_PRI_DISCARD && ret == -EOPNOTSUPP)
+		return;
 	expect(r, op_names[kind], ret, true);
 	if (kind == OP_PRI_DISCARD) {
 		for (s = off / SECTOR; s < (off + len) / SECTOR; s++) {
@@ -993,10 +892,10 @@ static bool adopt_remote_discards(struct run *r)
 /* The primary's checkpoint: afterwards the disk holds every write. */
 static bool primary_barrier(struct run *r)
 {
-	if (!dm_message(r->pri_name, "checkpoint")) {
+	if (!test_dm_message(r->pri_name, "checkpoint")) {
 		char st[256] = "?";
 
-		dm_status(r->pri_name, st, sizeof(st));
+		test_dm_params(DM_DEVICE_STATUS, r->pri_name, st, sizeof(st));
 		fail(r, "primary checkpoint refused (status %s)", st);
 		return false;
 	}
@@ -1017,7 +916,7 @@ static void op_two_node_checkpoint(struct run *r)
 	note_op(r, "two-node checkpoint");
 	if (!primary_barrier(r))
 		return;
-	if (!dm_message(r->sec_name, "checkpoint")) {
+	if (!test_dm_message(r->sec_name, "checkpoint")) {
 		fail(r, "secondary checkpoint refused");
 		return;
 	}
@@ -1190,12 +1089,12 @@ static void close_fds(struct run *r)
 static void teardown_secondary_mode(struct run *r)
 {
 	close_fds(r);
-	if (dm_exists(r->in_name))
-		dm_simple(DM_DEVICE_REMOVE, r->in_name);
-	if (dm_exists(r->sec_name))
-		dm_simple(DM_DEVICE_REMOVE, r->sec_name);
-	if (dm_exists(r->buf_name))
-		dm_simple(DM_DEVICE_REMOVE, r->buf_name);
+	if (test_dm_exists(r->in_name))
+		test_dm_simple(DM_DEVICE_REMOVE, r->in_name);
+	if (test_dm_exists(r->sec_name))
+		test_dm_simple(DM_DEVICE_REMOVE, r->sec_name);
+	if (test_dm_exists(r->buf_name))
+		test_dm_simple(DM_DEVICE_REMOVE, r->buf_name);
 }
 
 /* Zeroed and aligned for O_DIRECT: the models are written out whole. */
@@ -1271,13 +1170,14 @@ static bool setup_secondary_mode(struct run *r)
 	    !devt_of(r->opt->buffer, buf_devt, sizeof(buf_devt)))
 		return false;
 	snprintf(params, sizeof(params), "%s 0", buf_devt);
-	if (!dm_create(r->buf_name, (uint64_t)r->capacity * r->chunk / SECTOR, "linear",
-		       params, buf_devt, sizeof(buf_devt)))
+	if (!test_dm_load(DM_DEVICE_CREATE, r->buf_name, (uint64_t)r->capacity * r->chunk / SECTOR,
+			  "linear", params, buf_devt, sizeof(buf_devt)))
 		goto dm_failed;
 	snprintf(params, sizeof(params), "%s %s %u", disk_devt, buf_devt, r->chunk / SECTOR);
-	if (!dm_create(r->sec_name, r->size / SECTOR, "colo-secondary", params, NULL, 0))
-		goto dm_failed;
-	if (!dm_create(r->in_name, r->size / SECTOR, "colo-ingress", disk_devt, NULL, 0))
+	if (!test_dm_load(DM_DEVICE_CREATE, r->sec_name, r->size / SECTOR, "colo-secondary",
+			  params, NULL, 0) ||
+	    !test_dm_load(DM_DEVICE_CREATE, r->in_name, r->size / SECTOR, "colo-ingress",
+			  disk_devt, NULL, 0))
 		goto dm_failed;
 	r->fd_sec = dm_open(r->sec_name);
 	r->fd_in = dm_open(r->in_name);
@@ -1287,7 +1187,7 @@ static bool setup_secondary_mode(struct run *r)
 	}
 	r->state = ST_IDLE;
 	if (below(r, 8)) {	/* mostly start at once; else begin idle */
-		if (!dm_message(r->sec_name, "start"))
+		if (!test_dm_message(r->sec_name, "start"))
 			goto dm_failed;
 		r->state = ST_RUNNING;
 	}
@@ -1316,8 +1216,9 @@ static bool setup_pair_mode(struct run *r)
 	snprintf(r->pri_name, sizeof(r->pri_name), "%s", r->opt->primary);
 	snprintf(r->sec_name, sizeof(r->sec_name), "%s", r->opt->secondary);
 	close_fds(r);
-	if (!dm_status(r->pri_name, st, sizeof(st)) || sscanf(st, "%31s", word) != 1 ||
-	    strcmp(word, "replicating") || !sec_status(r, &ss) || ss.state != ST_RUNNING) {
+	if (!test_dm_params(DM_DEVICE_STATUS, r->pri_name, st, sizeof(st)) ||
+	    sscanf(st, "%31s", word) != 1 || strcmp(word, "replicating") ||
+	    !sec_status(r, &ss) || ss.state != ST_RUNNING) {
 		if (!r->opt->reset) {
 			fprintf(stderr, "colo-model: the pair is not replicating and running, "
 				"and there is no --reset\n");
@@ -1403,7 +1304,7 @@ static void final_checks(struct run *r)
 	if (!r->failed)
 		check_device(r, "ingress (final)", r->fd_in, r->disk, r->size);
 	if (!r->failed && r->state == ST_RUNNING) {
-		if (!dm_message(r->sec_name, "checkpoint"))
+		if (!test_dm_message(r->sec_name, "checkpoint"))
 			fail(r, "final checkpoint refused");
 		else
 			check_device(r, "view after the final checkpoint", r->fd_sec, r->disk,
@@ -1577,7 +1478,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	dm_log_with_errno_init(dm_quiet);
+	test_dm_quiet();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < opt.seeds; i++) {
