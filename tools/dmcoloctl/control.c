@@ -27,6 +27,34 @@ static int open_device(const char *cmd, int argc, char **argv, const struct opt_
 	return colo_device_status(*name, dev, 0) ? EXIT_FAILED : 0;
 }
 
+/*
+ * The two-node commands run on the primary; hint says what to do on the
+ * other node. 0, or the exit status to return.
+ */
+static int require_primary(const char *name, const struct colo_device *dev, const char *hint)
+{
+	if (dev->kind == COLO_KIND_PRIMARY)
+		return 0;
+	errorf("%s is not a colo-primary%s", name, hint);
+	return EXIT_USAGE;
+}
+
+/*
+ * ... in the state it needs; else the error names what to run first where
+ * one command leads there (start from idle, resync from degraded).
+ */
+static int require_state(const char *name, const struct colo_device *dev, const char *want)
+{
+	const char *now = dev->pri.state;
+
+	if (!strcmp(now, want))
+		return 0;
+	errorf("%s is %s, not %s%s", name, now, want,
+	       !strcmp(now, COLO_ST_IDLE) ? ": dmcoloctl start first" :
+	       !strcmp(now, COLO_ST_DEGRADED) ? ": dmcoloctl resync first" : "");
+	return EXIT_STATE;
+}
+
 static int message(const char *name, const char *msg)
 {
 	if (dm_message(name, msg)) {
@@ -163,11 +191,10 @@ int cmd_start(int argc, char **argv)
 		printf("%s: start sent\n", name);
 		return EXIT_OK;
 	}
-	if (dev.kind != COLO_KIND_PRIMARY) {
-		errorf("%s is not a primary: start the pair from the primary (the secondary "
-		       "stays idle during the initial sync); --local sends start here only", name);
-		return EXIT_USAGE;
-	}
+	r = require_primary(name, &dev, ": start the pair from the primary (the secondary "
+			    "stays idle during the initial sync); --local sends start here only");
+	if (r)
+		return r;
 	if (load_state(name, &st) || lock_pair(name))
 		return EXIT_FAILED;
 	return start_primary(name, &st, full, no_wait);
@@ -218,15 +245,9 @@ int cmd_resync(int argc, char **argv)
 	r = open_device("resync", argc, argv, opts, &name, &dev);
 	if (r)
 		return r;
-	if (dev.kind != COLO_KIND_PRIMARY) {
-		errorf("%s is not a colo-primary", name);
-		return EXIT_USAGE;
-	}
-	if (strcmp(dev.pri.state, COLO_ST_DEGRADED)) {
-		errorf("%s is %s, not degraded%s", name, dev.pri.state,
-		       !strcmp(dev.pri.state, COLO_ST_IDLE) ? ": dmcoloctl start" : "");
-		return EXIT_STATE;
-	}
+	r = require_primary(name, &dev, "") ?: require_state(name, &dev, COLO_ST_DEGRADED);
+	if (r)
+		return r;
 	if (load_state(name, &st) || lock_pair(name))
 		return EXIT_FAILED;
 	/*
@@ -343,16 +364,11 @@ int cmd_checkpoint(int argc, char **argv)
 		printf("%s: checkpoint (local) %lld ms\n", name, now_ms() - t0);
 		return EXIT_OK;
 	}
-	if (dev.kind != COLO_KIND_PRIMARY) {
-		errorf("%s is not a primary: the two-node checkpoint runs there (--local for "
-		       "this node's message only)", name);
-		return EXIT_USAGE;
-	}
-	if (strcmp(dev.pri.state, COLO_ST_REPLICATING)) {
-		errorf("%s is %s, not replicating: no checkpoint%s", name, dev.pri.state,
-		       !strcmp(dev.pri.state, COLO_ST_DEGRADED) ? " (dmcoloctl resync)" : "");
-		return EXIT_STATE;
-	}
+	r = require_primary(name, &dev, ": the two-node checkpoint runs there (--local for "
+			    "this node's message only)") ?:
+	    require_state(name, &dev, COLO_ST_REPLICATING);
+	if (r)
+		return r;
 	if (load_state(name, &st) || lock_pair(name))
 		return EXIT_FAILED;
 	/* Another command may have moved the epoch while we waited. */

@@ -2,6 +2,7 @@
 /* libdevmapper wrappers (see dm.h). */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -67,6 +68,32 @@ static struct dm_task *task(int type, const char *name)
 	return dmt;
 }
 
+/* A query task run: NULL (error recorded) when it could not be. */
+static struct dm_task *query(int type, const char *name)
+{
+	struct dm_task *dmt = task(type, name);
+
+	if (dmt && !dm_task_run(dmt)) {
+		set_error_errno(dmt);
+		dm_task_destroy(dmt);
+		return NULL;
+	}
+	return dmt;
+}
+
+/* The device's info; false when it does not exist or cannot be asked. */
+static bool info_of(const char *name, struct dm_info *info)
+{
+	struct dm_task *dmt = query(DM_DEVICE_INFO, name);
+	bool ok;
+
+	if (!dmt)
+		return false;
+	ok = dm_task_get_info(dmt, info) && info->exists;
+	dm_task_destroy(dmt);
+	return ok;
+}
+
 /* Run dmt, waiting for udev (or making the node) when it changes a device. */
 static int run(struct dm_task *dmt, int udev)
 {
@@ -88,16 +115,9 @@ static int run(struct dm_task *dmt, int udev)
 
 int dm_exists(const char *name)
 {
-	struct dm_task *dmt = task(DM_DEVICE_INFO, name);
 	struct dm_info info;
-	int exists = 0;
 
-	if (!dmt)
-		return 0;
-	if (dm_task_run(dmt) && dm_task_get_info(dmt, &info))
-		exists = info.exists;
-	dm_task_destroy(dmt);
-	return exists;
+	return info_of(name, &info);
 }
 
 /* A create or reload task with one target covering sectors 0..len-1. */
@@ -177,18 +197,13 @@ int dm_message(const char *name, const char *msg)
 static int first_target(int type, const char *name, char *ttype, size_t type_len,
 			char *params, size_t params_len)
 {
-	struct dm_task *dmt = task(type, name);
+	struct dm_task *dmt = query(type, name);
 	uint64_t start, length;
 	char *t = NULL, *p = NULL;
 	int r = -1;
 
 	if (!dmt)
 		return -1;
-	if (!dm_task_run(dmt)) {
-		set_error_errno(dmt);
-		dm_task_destroy(dmt);
-		return -1;
-	}
 	dm_get_next_target(dmt, NULL, &start, &length, &t, &p);
 	if (t) {
 		snprintf(ttype, type_len, "%s", t);
@@ -213,45 +228,32 @@ int dm_table(const char *name, char *type, size_t type_len, char *params, size_t
 
 int dm_open_count(const char *name)
 {
-	struct dm_task *dmt = task(DM_DEVICE_INFO, name);
 	struct dm_info info;
-	int r = -1;
 
-	if (!dmt)
-		return -1;
-	if (dm_task_run(dmt) && dm_task_get_info(dmt, &info) && info.exists)
-		r = info.open_count;
-	dm_task_destroy(dmt);
-	return r;
+	return info_of(name, &info) ? info.open_count : -1;
 }
 
 int dm_event_nr(const char *name, uint32_t *event_nr)
 {
-	struct dm_task *dmt = task(DM_DEVICE_INFO, name);
 	struct dm_info info;
-	int r = -1;
 
-	if (!dmt)
+	if (!info_of(name, &info))
 		return -1;
-	if (dm_task_run(dmt) && dm_task_get_info(dmt, &info) && info.exists) {
-		*event_nr = info.event_nr;
-		r = 0;
-	}
-	dm_task_destroy(dmt);
-	return r;
+	*event_nr = info.event_nr;
+	return 0;
 }
 
 int dm_for_each(int (*fn)(const char *name, void *arg), void *arg)
 {
-	struct dm_task *dmt = task(DM_DEVICE_LIST, NULL);
+	struct dm_task *dmt = query(DM_DEVICE_LIST, NULL);
 	struct dm_names *names;
 	unsigned int next = 0;
 	int r = 0;
 
 	if (!dmt)
 		return -1;
-	if (!dm_task_run(dmt) || !(names = dm_task_get_names(dmt))) {
-		set_error_errno(dmt);
+	names = dm_task_get_names(dmt);
+	if (!names) {
 		dm_task_destroy(dmt);
 		return -1;
 	}
@@ -269,16 +271,11 @@ int dm_for_each(int (*fn)(const char *name, void *arg), void *arg)
 int dm_target_version(const char *target, uint32_t version[3])
 {
 	struct dm_versions *v, *last;
-	struct dm_task *dmt = task(DM_DEVICE_LIST_VERSIONS, NULL);
+	struct dm_task *dmt = query(DM_DEVICE_LIST_VERSIONS, NULL);
 	int r = -1;
 
 	if (!dmt)
 		return -2;
-	if (!dm_task_run(dmt)) {
-		set_error_errno(dmt);
-		dm_task_destroy(dmt);
-		return -2;
-	}
 	v = dm_task_get_versions(dmt);
 	do {
 		last = v;

@@ -262,11 +262,18 @@ fail:
 	return EXIT_FAILED;
 }
 
-int cmd_secondary(int argc, char **argv)
+/* `dmcoloctl NODE create ...`: create is the only subcommand. */
+static int create_only(const char *node, int argc, char **argv,
+		       int (*create)(int argc, char **argv))
 {
 	if (argc < 2 || strcmp(argv[1], "create"))
-		return usage_error("secondary", "the only subcommand is 'create'");
-	return secondary_create(argc - 1, argv + 1);
+		return usage_error(node, "the only subcommand is 'create'");
+	return create(argc - 1, argv + 1);
+}
+
+int cmd_secondary(int argc, char **argv)
+{
+	return create_only("secondary", argc, argv, secondary_create);
 }
 
 static int primary_create(int argc, char **argv)
@@ -419,9 +426,7 @@ fail:
 
 int cmd_primary(int argc, char **argv)
 {
-	if (argc < 2 || strcmp(argv[1], "create"))
-		return usage_error("primary", "the only subcommand is 'create'");
-	return primary_create(argc - 1, argv + 1);
+	return create_only("primary", argc, argv, primary_create);
 }
 
 int cmd_remove(int argc, char **argv)

@@ -112,6 +112,29 @@ static void show_tool_state(const char *name, int json)
 	       pidfile_alive(pidfile, "dmcoloctl") ? "running" : "down");
 }
 
+/* One device's object in `status --json` (after its name). */
+static void json_device(const char *name, const struct colo_device *d)
+{
+	switch (d->kind) {
+	case COLO_KIND_SECONDARY:
+		json_string("target", COLO_SECONDARY_TARGET, 0);
+		json_fields(colo_secondary_fields, &d->sec);
+		break;
+	case COLO_KIND_INGRESS:
+		json_string("target", COLO_INGRESS_TARGET, 0);
+		json_fields(colo_ingress_fields, &d->ing);
+		return;
+	case COLO_KIND_PRIMARY:
+		json_string("target", COLO_PRIMARY_TARGET, 0);
+		json_fields(colo_primary_fields, &d->pri);
+		break;
+	case COLO_KIND_NONE:
+		return;
+	}
+	/* dmcoloctl's own state beside the kernel's: primary and secondary */
+	show_tool_state(name, 1);
+}
+
 static int show_one(const char *name, void *arg)
 {
 	struct show_ctx *ctx = arg;
@@ -126,18 +149,15 @@ static int show_one(const char *name, void *arg)
 		return 0;
 	}
 	if (ctx->json) {
-		printf("%s{", ctx->count ? ",\n  " : "\n  ");
+		printf("%s{", ctx->count++ ? ",\n  " : "\n  ");
 		json_string("name", name, 1);
+		json_device(name, &d);
+		printf("}");
+		return 0;
 	}
 	ctx->count++;
 	switch (d.kind) {
 	case COLO_KIND_SECONDARY:
-		if (ctx->json) {
-			json_string("target", COLO_SECONDARY_TARGET, 0);
-			json_fields(colo_secondary_fields, &d.sec);
-			show_tool_state(name, 1);
-			break;
-		}
 		printf("%s: colo-secondary, %s, epoch %" PRIu64 "\n", name, d.sec.state,
 		       d.sec.epoch);
 		printf("  buffer      %" PRIu64 "/%" PRIu64 " chunks (%u%%)\n", d.sec.buffered,
@@ -151,21 +171,10 @@ static int show_one(const char *name, void *arg)
 		printf("  error       %s\n", d.sec.error);
 		break;
 	case COLO_KIND_INGRESS:
-		if (ctx->json) {
-			json_string("target", COLO_INGRESS_TARGET, 0);
-			json_fields(colo_ingress_fields, &d.ing);
-			break;
-		}
 		printf("%s: colo-ingress, %s, %" PRIu64 " primary writes, %" PRIu64 " refused\n",
 		       name, d.ing.state, d.ing.writes, d.ing.refused);
 		break;
 	case COLO_KIND_PRIMARY:
-		if (ctx->json) {
-			json_string("target", COLO_PRIMARY_TARGET, 0);
-			json_fields(colo_primary_fields, &d.pri);
-			show_tool_state(name, 1);
-			break;
-		}
 		format_bytes(d.pri.bytes_in_flight, a, sizeof(a));
 		format_bytes(d.pri.peak_bytes, b, sizeof(b));
 		printf("%s: colo-primary, %s (%s)\n", name, d.pri.state, d.pri.mode);
@@ -181,8 +190,6 @@ static int show_one(const char *name, void *arg)
 	case COLO_KIND_NONE:
 		break;
 	}
-	if (ctx->json)
-		printf("}");
 	return 0;
 }
 

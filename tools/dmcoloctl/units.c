@@ -8,11 +8,25 @@
 
 #include "units.h"
 
+/* The shift of a size suffix: none (bytes), s (sectors), k, m, g or t. */
+static int suffix_shift(char suffix)
+{
+	static const char binary[] = "kmgt";
+	const char *at;
+
+	if (!suffix)
+		return 0;
+	if (suffix == 's')
+		return 9;
+	at = strchr(binary, tolower((unsigned char)suffix));
+	return at ? 10 * (int)(at - binary + 1) : -1;
+}
+
 int parse_size(const char *text, uint64_t *bytes)
 {
 	unsigned long long value;
-	unsigned int shift = 0;
 	char *end;
+	int shift;
 
 	if (!text || !isdigit((unsigned char)text[0]))
 		return -1;
@@ -20,28 +34,8 @@ int parse_size(const char *text, uint64_t *bytes)
 	value = strtoull(text, &end, 10);
 	if (errno)
 		return -1;
-	switch (*end) {
-	case '\0':
-		break;
-	case 's':
-		shift = 9;
-		break;
-	case 'k': case 'K':
-		shift = 10;
-		break;
-	case 'm': case 'M':
-		shift = 20;
-		break;
-	case 'g': case 'G':
-		shift = 30;
-		break;
-	case 't': case 'T':
-		shift = 40;
-		break;
-	default:
-		return -1;
-	}
-	if (*end && end[1])
+	shift = suffix_shift(*end);
+	if (shift < 0 || (*end && end[1]))
 		return -1;
 	if (shift && value > (UINT64_MAX >> shift))
 		return -1;
