@@ -12,7 +12,9 @@
 #ifndef DM_COLO_COMPAT_H
 #define DM_COLO_COMPAT_H
 
+#include <linux/blkdev.h>
 #include <linux/dm-io.h>
+#include <linux/file.h>
 #include <linux/ioprio.h>
 
 /* dm_io() takes the I/O priority of its bios since 6.9. */
@@ -22,6 +24,55 @@
 #else
 #define colo_dm_io(req, nr, regions, error_bits) \
 	dm_io(req, nr, regions, error_bits)
+#endif
+
+/*
+ * A plain (not exclusive) open of a block device by number, which keeps it
+ * from being removed: bdev_file_open_by_dev() since 6.9, blkdev_get_by_dev()
+ * before. 0 or -errno; colo_bdev_put() takes an unset one too.
+ */
+#if !defined(COLO_OUT_OF_TREE) || defined(COLO_HAS_BDEV_FILE)
+struct colo_bdev_ref {
+	struct file *file;
+};
+
+static inline int colo_bdev_get(dev_t dev, struct colo_bdev_ref *ref)
+{
+	struct file *file = bdev_file_open_by_dev(dev, BLK_OPEN_READ | BLK_OPEN_WRITE, NULL, NULL);
+
+	if (IS_ERR(file))
+		return PTR_ERR(file);
+	ref->file = file;
+	return 0;
+}
+
+static inline void colo_bdev_put(struct colo_bdev_ref *ref)
+{
+	if (ref->file)
+		fput(ref->file);
+	ref->file = NULL;
+}
+#else
+struct colo_bdev_ref {
+	struct block_device *bdev;
+};
+
+static inline int colo_bdev_get(dev_t dev, struct colo_bdev_ref *ref)
+{
+	struct block_device *bdev = blkdev_get_by_dev(dev, FMODE_READ | FMODE_WRITE, NULL);
+
+	if (IS_ERR(bdev))
+		return PTR_ERR(bdev);
+	ref->bdev = bdev;
+	return 0;
+}
+
+static inline void colo_bdev_put(struct colo_bdev_ref *ref)
+{
+	if (ref->bdev)
+		blkdev_put(ref->bdev, FMODE_READ | FMODE_WRITE);
+	ref->bdev = NULL;
+}
 #endif
 
 #endif

@@ -5,7 +5,8 @@
  * lookup is the model): colo-secondary's instances share one across table
  * reloads of their device, colo-ingress attaches to it. A disk whose merge
  * is stalled when its last colo-secondary goes is parked here: kept, with
- * the module pinned, for the next colo-secondary over the same devices.
+ * the module pinned and its devices held open, for the next colo-secondary
+ * over the same devices.
  *
  * Locking: colo_disks_lock (mutex) protects the list, and each disk's
  * nr_secondary, owner and parked; it is taken outside every lock of the
@@ -39,6 +40,29 @@ static struct colo_disk *colo_disk_lookup(dev_t disk_dev)
 }
 
 /*
+ * A parked disk holds its disk and buffer devices open, not exclusively
+ * (the next colo-secondary claims them), so that neither can be removed
+ * while the buffer holds the only copy of writes the disk lacks. Called
+ * in the last dtr, while the table still holds them: no moment without.
+ */
+static void colo_disk_hold(struct colo_disk *colo)
+{
+	int r = colo_bdev_get(colo->disk_dev, &colo->held_disk);
+
+	if (!r)
+		r = colo_bdev_get(colo->buffer_dev, &colo->held_buf);
+	if (r)
+		DMWARN("%pg: cannot hold the kept devices open (%d): do not remove them",
+		       colo->disk, r);
+}
+
+static void colo_disk_unhold(struct colo_disk *colo)
+{
+	colo_bdev_put(&colo->held_disk);
+	colo_bdev_put(&colo->held_buf);
+}
+
+/*
  * A colo-secondary instance is gone (dtr, or ctr's error path). The last
  * one detaches the disk, which is then kept or freed.
  */
@@ -52,6 +76,8 @@ void colo_disk_put_secondary(struct colo_disk *colo)
 	if (last) {
 		/* Still listed: a ctr over the disk meanwhile gets -EBUSY. */
 		keep = colo_disk_detach(colo);
+		if (keep)
+			colo_disk_hold(colo);
 		mutex_lock(&colo_disks_lock);
 		if (keep) {
 			colo->parked = true;
@@ -94,6 +120,8 @@ static int colo_disk_unpark(struct dm_target *ti, struct colo_disk *colo,
 	colo->buf = buf;
 	colo->detached = false;
 	spin_unlock_irq(&colo->lock);
+	/* The new table holds the devices now. */
+	colo_disk_unhold(colo);
 	module_put(THIS_MODULE);
 	DMINFO("%pg: kept buffer taken over, %u chunks to merge: send failover to retry",
 	       disk, colo_buffer_count(colo->buffer) - colo->merge_done);

@@ -22,6 +22,7 @@
 #include <linux/workqueue.h>
 
 #include "dm-colo-buffer.h"
+#include "dm-colo-compat.h"
 
 #define COLO_MIN_CHUNK_SECTORS	8
 #define COLO_MAX_CHUNK_SECTORS	BIT(16)
@@ -86,11 +87,14 @@ struct colo_disk {
 	/*
 	 * The last colo-secondary went away with secondary writes still
 	 * unmerged: kept, with the module pinned, for the next colo-secondary
-	 * over the same devices. disk and buf, and the buffer's own, are
-	 * stale meanwhile: nothing uses them (a colo-ingress fails its bios
+	 * over the same devices, which it holds open meanwhile (held_disk,
+	 * held_buf) so that they cannot be removed. disk and buf, and the
+	 * buffer's own, are not used meanwhile (a colo-ingress fails its bios
 	 * before any remap) until colo_disk_unpark() sets them again.
 	 */
 	bool parked;
+	struct colo_bdev_ref held_disk;
+	struct colo_bdev_ref held_buf;
 	struct mapped_device *owner;	/* the colo-secondary device */
 	dev_t disk_dev;
 	dev_t buffer_dev;

@@ -26,16 +26,20 @@
 #      still there): the kernel cannot refuse a removal, so it keeps the
 #      unmerged buffer for the next colo-secondary over the same devices;
 #      meanwhile the ingress refuses, dm-colo cannot be unloaded (once
-#      colo-ingress is gone too), another chunk size is refused. Created again: merging with
-#      merge_failed, the view exact; after repair failover merges it all.
+#      colo-ingress is gone too), it holds the devices open (the disk's
+#      dm device cannot be removed), another chunk size is refused.
+#      Created again: merging with merge_failed, the view exact, the hold
+#      let go; after repair failover merges it all.
 #  (e) a checkpoint whose wait for in-flight I/O sees the buffer break
 #      (a copy-in whose disk read fails after 1 s) is refused, the epoch
 #      unchanged and the buffer kept: failover still gives the last
 #      checkpoint + the secondary's writes.
-# Mutations it kills: never keeping the buffer at removal (36, 38-41: dm-colo
-# unloads, the new colo-secondary starts idle over a half-merged disk);
-# taking it over with another chunk size (37); a checkpoint that does not
-# look at the state after its drain (44-46).
+# Mutations it kills: never keeping the buffer at removal (36-37, 39-40,
+# 42-43: dm-colo unloads, the new colo-secondary starts idle over a
+# half-merged disk); a kept buffer whose devices are not held open (37),
+# or still held after the takeover (41); taking it over with another
+# chunk size (38); a checkpoint that does not look at the state after its
+# drain (46-48).
 # On deb612, and on the debug kernel for the removal path's locking and
 # leaks (kept buffer, module reference); 018 takes the copy-in error path
 # there too.
@@ -104,7 +108,7 @@ random_file /tmp/sde-p 8192
 random_file /tmp/sde-q 4096
 random_file /tmp/sde-whole $C
 
-ktap_plan 46
+ktap_plan 48
 # --- (c) and (a): the disk's reads fail
 ktap_check "start over a random image" fresh
 write_odirect $IN 4096 /tmp/sde-p			# chunk 0 saved
@@ -178,12 +182,17 @@ ktap_check "(d) colo-ingress: detached, refuses a read" \
 	eval 'test "$(colo_status sde-in 1)" = detached && eio read_direct $IN 0 4096'
 ktap_check "(d) with colo-ingress removed too, dm-colo cannot be unloaded: it keeps the buffer" \
 	eval 'dmsetup remove sde-in && must_fail rmmod dm_colo'
+open_count() { dmsetup info -c --noheadings -o open "$1" | tr -d ' '; }
+ktap_check "(d) it holds the disk open meanwhile: the disk's device cannot be removed" \
+	eval 'test "$(open_count sdedisk)" = 1 && must_fail dmsetup remove sdedisk'
 ktap_check "(d) a colo-secondary over the disk with another chunk size is refused" \
 	must_fail dmsetup create sde --table "0 $SECTORS colo-secondary $SDISK /dev/testdisk1 $((CS / 2))"
 ktap_check "(d) created again over the same devices: merging 0/12, merge_failed" \
 	eval 'dmsetup create sde --table "0 $SECTORS colo-secondary $SDISK /dev/testdisk1 $CS" &&
 	test "$(colo_fields sde 1 4 7)" = "merging 0/12 merge_failed"'
 ktap_check "(d) the secondary view is exact" same_bytes $S 0 /tmp/sde-view
+ktap_check "(d) taken over, the kept hold is let go: the disk is open once (the new table)" \
+	test "$(open_count sdedisk)" = 1
 ktap_check "(d) the disk's writes work again; failover: standalone" eval 'disk_mode ok && failover_standalone'
 ktap_check "(d) every chunk merged; disk = secondary view, byte for byte" \
 	eval 'test "$(colo_fields sde 1 4 7)" = "standalone 12/12 -" && disk_is_view'
