@@ -65,6 +65,20 @@ static int message(const char *name, const char *msg)
 	return 0;
 }
 
+/* --local: the message to this node's device only (not a colo-ingress). */
+static int local_message(const char *cmd, const char *name, const struct colo_device *dev,
+			 const char *msg)
+{
+	long long t0 = now_ms();
+
+	if (dev->kind == COLO_KIND_INGRESS)
+		return usage_error(cmd, "%s is a colo-ingress", name);
+	if (message(name, msg))
+		return EXIT_FAILED;
+	printf("%s: %s (local) %lld ms\n", name, cmd, now_ms() - t0);
+	return EXIT_OK;
+}
+
 static int agent_state_error(const struct agent_reply *rep)
 {
 	return !strncmp(rep->error, AGENT_STATE_ERROR, strlen(AGENT_STATE_ERROR));
@@ -99,13 +113,21 @@ static int lock_pair(const char *name)
 	return 0;
 }
 
-static int start_primary(const char *name, struct node_state *st, int full, int no_wait)
+/* `start` of the pair, from the primary, with the pair's state locked. */
+static int start_pair(const char *name, const struct colo_device *pri, int full, int no_wait)
 {
+	struct node_state state, *st = &state;
 	struct colo_device dev;
 	struct agent_reply rep;
 	long long t0;
 	int r;
 
+	r = require_primary(name, pri, ": start the pair from the primary (the secondary "
+			    "stays idle during the initial sync); --local sends start here only");
+	if (r)
+		return r;
+	if (load_state(name, st) || lock_pair(name))
+		return EXIT_FAILED;
 	r = agent(st, AGENT_STATUS, 0, &rep);
 	if (r)
 		return r;
@@ -176,28 +198,15 @@ int cmd_start(int argc, char **argv)
 		{ "local", OPT_FLAG, &local }, { NULL }
 	};
 	struct colo_device dev;
-	struct node_state st;
 	const char *name;
 
 	r = open_device("start", argc, argv, opts, &name, &dev);
 	if (r)
 		return r;
-	if (local) {
-		if (dev.kind == COLO_KIND_INGRESS)
-			return usage_error("start", "%s is a colo-ingress", name);
-		if (message(name, full && dev.kind == COLO_KIND_PRIMARY ? COLO_MSG_START_FULL :
-			    COLO_MSG_START))
-			return EXIT_FAILED;
-		printf("%s: start sent\n", name);
-		return EXIT_OK;
-	}
-	r = require_primary(name, &dev, ": start the pair from the primary (the secondary "
-			    "stays idle during the initial sync); --local sends start here only");
-	if (r)
-		return r;
-	if (load_state(name, &st) || lock_pair(name))
-		return EXIT_FAILED;
-	return start_primary(name, &st, full, no_wait);
+	if (local)
+		return local_message("start", name, &dev, full && dev.kind == COLO_KIND_PRIMARY ?
+				     COLO_MSG_START_FULL : COLO_MSG_START);
+	return start_pair(name, &dev, full, no_wait);
 }
 
 int cmd_stop(int argc, char **argv)
@@ -355,15 +364,8 @@ int cmd_checkpoint(int argc, char **argv)
 	r = open_device("checkpoint", argc, argv, opts, &name, &dev);
 	if (r)
 		return r;
-	if (local) {
-		if (dev.kind == COLO_KIND_INGRESS)
-			return usage_error("checkpoint", "%s is a colo-ingress", name);
-		t0 = now_ms();
-		if (message(name, COLO_MSG_CHECKPOINT))
-			return EXIT_FAILED;
-		printf("%s: checkpoint (local) %lld ms\n", name, now_ms() - t0);
-		return EXIT_OK;
-	}
+	if (local)
+		return local_message("checkpoint", name, &dev, COLO_MSG_CHECKPOINT);
 	r = require_primary(name, &dev, ": the two-node checkpoint runs there (--local for "
 			    "this node's message only)") ?:
 	    require_state(name, &dev, COLO_ST_REPLICATING);
