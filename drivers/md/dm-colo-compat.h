@@ -29,7 +29,8 @@
 /*
  * A plain (not exclusive) open of a block device by number, which keeps it
  * from being removed: bdev_file_open_by_dev() since 6.9, blkdev_get_by_dev()
- * before. 0 or -errno; colo_bdev_put() takes an unset one too.
+ * with an fmode_t as 6.1 has it (6.5-6.8, with blk_mode_t, are not
+ * supported). 0 or -errno; colo_bdev_put() takes an unset one too.
  */
 #if !defined(COLO_OUT_OF_TREE) || defined(COLO_HAS_BDEV_FILE)
 struct colo_bdev_ref {

@@ -464,7 +464,7 @@ ctl_test() {
 	shift
 	# shellcheck disable=SC2034 # names for the test that calls this
 	LOCAL=/dev/testdisk0 SDISK=/dev/testdisk1 SBUF=/dev/testdisk2
-	_ctl_dm=("$@")
+	_ctl_test=yes _ctl_dm=("$@")
 	vm_test_on_exit "$scratch"
 }
 

@@ -32,7 +32,8 @@ vm_test_cleanup() {
 		dm_node_clean "${_vm_test_dm[@]}"
 	fi
 	[ -z "${_pair_nbds+set}" ] || pair_test_teardown
-	[ -z "${_ctl_dm+set}" ] || ctl_teardown p s "${_ctl_dm[@]}"
+	# (an empty array counts as unset: a flag says ctl_test was called)
+	[ -z "${_ctl_test:-}" ] || ctl_teardown p s ${_ctl_dm[@]+"${_ctl_dm[@]}"}
 	writeback_restore
 	disk_teardown
 	case $_vm_test_scratch in /tmp/?*) rm -rf -- "$_vm_test_scratch"* ;; esac
