@@ -56,7 +56,12 @@ disk_setup() {
 	sdebug)
 		# sd_mod: no udev here to load it when the SCSI disks appear.
 		modprobe sd_mod 2>/dev/null
-		modprobe scsi_debug add_host="$n" per_host_store=1 dev_size_mb="$mb" 			num_tgts=1 max_luns=1 wce=1 lbpu=1 lbpws=1 lbprz=1 			delay=0 ndelay=20000 || return 1
+		# The write cache is on by default (WCE in its caching mode
+		# page; there is no module parameter for it): 019 checks that
+		# the disks say "write back".
+		modprobe scsi_debug add_host="$n" per_host_store=1 dev_size_mb="$mb" \
+			num_tgts=1 max_luns=1 lbpu=1 lbpws=1 lbprz=1 \
+			delay=0 ndelay=20000 || return 1
 		for i in $(seq 0 $((n - 1))); do
 			dev=$(sdebug_disk "$i") || { echo "disk_setup: scsi_debug disk $i missing" >&2; return 1; }
 			ln -sf "/dev/$dev" "/dev/testdisk$i"
